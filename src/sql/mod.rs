@@ -1,0 +1,24 @@
+//! The SQL engine: parse with sqlparser (MySqlDialect), plan and execute over sled.
+//!
+//! Both roles run every statement through this engine: the primary to answer clients, the replica's SQL
+//! thread to replay the binary log. It knows nothing of sockets or replication; everything that makes a
+//! statement non-deterministic comes in through an [`ExecContext`], and everything a replica needs to repeat
+//! a write comes out as [`LoggedStatement`]s inside a [`PendingCommit`].
+//!
+//! Flow of one write transaction (the commit pipeline of DESIGN.md):
+//! 1. [`Engine::parse`] splits the text into [`Stmt`]s; [`Stmt::kind`] tells the caller whether it must hold
+//!    the single writer lock before executing it.
+//! 2. [`Engine::execute`] runs a statement against the store, the committed-but-unapplied write sets
+//!    ([`Engine::publish`]) and the session's own write set (read your own writes).
+//! 3. When a transaction ends (COMMIT, an autocommit write, DDL with its implicit commit),
+//!    [`Session::take_commits`] hands out the [`PendingCommit`]s in order.
+//! 4. The caller logs them, calls [`Engine::publish`] (visible to the next writer), fsyncs, then
+//!    [`Engine::apply`] writes them to sled in one atomic batch with a position record.
+//!
+//! Invariants: sled only ever holds applied (durable) transactions; a failed statement leaves nothing of
+//! itself in the session's write set; ROLLBACK leaves no trace.
+
+// The helper who owns this module fills in the submodules.
+
+mod api;
+pub use api::*;
