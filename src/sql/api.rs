@@ -340,7 +340,12 @@ impl Engine {
     /// are queued in the session for [`Session::take_commits`]. A failing statement leaves no trace.
     /// The caller must hold the writer lock for kinds Write and Ddl (and for Commit of a transaction
     /// that has writes).
-    pub fn execute(&self, session: &mut Session, stmt: &Stmt, ctx: &ExecContext) -> Result<Outcome> {
+    pub fn execute(
+        &self,
+        session: &mut Session,
+        stmt: &Stmt,
+        ctx: &ExecContext,
+    ) -> Result<Outcome> {
         let _ = (session, stmt, ctx);
         todo!("sql helper")
     }
