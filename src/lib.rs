@@ -21,6 +21,7 @@ pub mod log;
 pub mod primary;
 pub mod replica;
 pub mod sql;
+pub mod status;
 pub mod wire;
 
 pub use error::{Error, Result};
