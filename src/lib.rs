@@ -20,6 +20,7 @@ pub mod error;
 pub mod log;
 pub mod primary;
 pub mod replica;
+pub mod sandbox;
 pub mod sql;
 pub mod status;
 pub mod wire;
