@@ -248,3 +248,35 @@ pub fn wait_caught_up(primary: &Server, replica: &Server) {
         );
     }
 }
+
+/// Runs sysbench against 127.0.0.1:`port` as root on database `sbtest` (created if missing); `args` are
+/// the test name, options and the command (prepare/run/cleanup). Returns stdout; panics with the output on
+/// failure.
+pub fn sysbench(port: u16, args: &[&str]) -> String {
+    let _ = mariadb_try(port, "CREATE DATABASE IF NOT EXISTS sbtest");
+    let out = Command::new("sysbench")
+        .args([
+            "--db-driver=mysql",
+            "--mysql-host=127.0.0.1",
+            "--mysql-user=root",
+            "--mysql-db=sbtest",
+        ])
+        .arg(format!("--mysql-port={port}"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sysbench");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "sysbench {args:?} failed:\n{text}");
+    text
+}
+
+/// `SHOW SLAVE STATUS` field of a server, or `None` if it is not a replica or unreachable.
+pub fn replica_field(server: &Server, field: &str) -> Option<String> {
+    let out = mariadb_try(server.port, "SHOW SLAVE STATUS\\G").ok()?;
+    out.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == field).then(|| v.trim().to_string())
+    })
+}
