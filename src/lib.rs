@@ -18,6 +18,7 @@
 pub mod control;
 pub mod error;
 pub mod log;
+pub mod metrics;
 pub mod primary;
 pub mod replica;
 pub mod sandbox;
