@@ -180,6 +180,8 @@ pub struct Exec<'a> {
     tz_offset_us: i64,
     cur_row: u64,
     derived: Vec<(usize, Vec<Vec<Value>>)>,
+    /// The statement text as parsed (version comments expanded), for column labels.
+    src: String,
 }
 
 impl<'a> EvalEnv for Exec<'a> {
@@ -323,6 +325,7 @@ impl<'a> Exec<'a> {
             tz_offset_us: tz,
             cur_row: 1,
             derived: vec![],
+            src: String::new(),
         })
     }
 
@@ -341,6 +344,8 @@ impl<'a> Exec<'a> {
 
     /// Runs a parsed statement.
     pub fn run(&mut self, st: &Statement, text: &str) -> Result<Outcome> {
+        self.src =
+            super::parse::strip_leading(&super::parse::expand_version_comments(text)).to_string();
         match st {
             Statement::Query(q) => Ok(Outcome::Rows(self.query(q)?)),
             Statement::Insert(ins) => self.insert(ins),
@@ -805,7 +810,7 @@ impl<'a> Exec<'a> {
                     let ce = c.compile(e)?;
                     let name = match item {
                         ast::SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
-                        _ => expr_label(e),
+                        _ => self.label(e),
                     };
                     let ti = type_of(&ce, scope, Some(&aggs));
                     let mut info = col_info(&name, &ti);
@@ -968,6 +973,86 @@ impl<'a> Exec<'a> {
             }
         }
         Ok(ResultSet { columns: cols, rows })
+    }
+
+    /// The label MySQL gives an unaliased select expression: its text as written.
+    fn label(&self, e: &Expr) -> String {
+        use sqlparser::ast::Spanned;
+        if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_)) {
+            return expr_label(e);
+        }
+        let sp = e.span();
+        let (Some(a), Some(b)) = (
+            offset_of(&self.src, sp.start.line, sp.start.column),
+            offset_of(&self.src, sp.end.line, sp.end.column),
+        ) else {
+            return expr_label(e);
+        };
+        if a >= b || b > self.src.len() {
+            return expr_label(e);
+        }
+        let mut end = b;
+        let mut a = a;
+        let bytes = self.src.as_bytes();
+        // Spans of function calls stop at the name; of unary operators, at the operand.
+        let rest = self.src[end..].trim_start();
+        if rest.starts_with('(')
+            && self.src[..end].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+        {
+            end = self.src.len() - rest.len() + 1;
+        }
+        if matches!(
+            e,
+            Expr::IsNull(_)
+                | Expr::IsNotNull(_)
+                | Expr::IsTrue(_)
+                | Expr::IsNotTrue(_)
+                | Expr::IsFalse(_)
+                | Expr::IsNotFalse(_)
+                | Expr::IsUnknown(_)
+                | Expr::IsNotUnknown(_)
+        ) {
+            let mut words = self.src[end..].split_whitespace();
+            let mut take = 0;
+            if words.next().is_some_and(|w| w.eq_ignore_ascii_case("IS")) {
+                take = 2;
+                if words.next().is_some_and(|w| w.eq_ignore_ascii_case("NOT")) {
+                    take = 3;
+                }
+            }
+            let mut p = end;
+            for _ in 0..take {
+                let r = &self.src[p..];
+                let skip = r.len() - r.trim_start().len();
+                let w = r
+                    .trim_start()
+                    .split(|c: char| c.is_whitespace() || c == ',' || c == ')')
+                    .next()
+                    .unwrap_or("");
+                p += skip + w.len();
+            }
+            end = p;
+        }
+        if let Expr::UnaryOp { .. } = e {
+            let before = self.src[..a].trim_end();
+            if before.ends_with(['-', '+', '!', '~']) {
+                a = before.len() - 1;
+            } else if before.to_ascii_uppercase().ends_with("NOT") {
+                a = before.len() - 3;
+            }
+        }
+        let depth = |s: &str| s.matches('(').count() as i64 - s.matches(')').count() as i64;
+        while depth(&self.src[a..end]) > 0 && end < bytes.len() {
+            end += 1;
+            while end < bytes.len() && !self.src.is_char_boundary(end) {
+                end += 1;
+            }
+        }
+        let text = self.src[a..end].trim();
+        if text.is_empty() || depth(text) != 0 {
+            return expr_label(e);
+        }
+        text.to_string()
     }
 
     /// Compiles an ORDER BY / GROUP BY item: a position, a select alias, or an expression.
@@ -1861,6 +1946,26 @@ pub fn expr_label(e: &Expr) -> String {
     }
 }
 
+/// Byte offset of a 1-based (line, column) location in `src`.
+fn offset_of(src: &str, line: u64, col: u64) -> Option<usize> {
+    if line == 0 || col == 0 {
+        return None;
+    }
+    let mut off = 0;
+    for (n, l) in src.split_inclusive('\n').enumerate() {
+        if n as u64 + 1 == line {
+            return Some(
+                off + l.char_indices().nth(col as usize - 1).map(|(i, _)| i).unwrap_or(l.len()),
+            );
+        }
+        off += l.len();
+    }
+    if line as usize == src.split_inclusive('\n').count() + 1 && col == 1 {
+        return Some(src.len());
+    }
+    None
+}
+
 fn apply_limit(rows: &mut Vec<Vec<Value>>, limit: Option<u64>, offset: u64) {
     if offset > 0 {
         let o = (offset as usize).min(rows.len());
@@ -2212,10 +2317,7 @@ pub fn convert(
                 let lim = if d.mant < 0 { Dec { mant: -nines.mant, scale: *s } } else { nines };
                 return Err(out_of_range(Value::Decimal(lim.to_string())));
             }
-            Ok((
-                Value::Decimal(r.to_string()),
-                warn || Dec::cmp(&r, &d) != Ordering::Equal && matches!(v, Value::Bytes(_)),
-            ))
+            Ok((Value::Decimal(r.to_string()), warn))
         }
         SqlType::Char(_) | SqlType::VarChar(_) | SqlType::Text(_) => {
             let n = match ty {

@@ -419,11 +419,13 @@ pub fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value> {
             };
             let unsigned = matches!((a, b), (Value::UInt(_), _) | (_, Value::UInt(_)));
             if unsigned {
-                return u64::try_from(r)
-                    .map(Value::UInt)
-                    .map_err(|_| Error::sql(1690, "22003", "BIGINT UNSIGNED value is out of range"));
+                return u64::try_from(r).map(Value::UInt).map_err(|_| {
+                    Error::sql(1690, "22003", "BIGINT UNSIGNED value is out of range")
+                });
             }
-            i64::try_from(r).map(Value::Int).map_err(|_| Error::sql(1690, "22003", "BIGINT value is out of range"))
+            i64::try_from(r)
+                .map(Value::Int)
+                .map_err(|_| Error::sql(1690, "22003", "BIGINT value is out of range"))
         }
         1 => {
             let (x, y) = (a.as_dec(), b.as_dec());
