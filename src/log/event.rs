@@ -293,7 +293,11 @@ impl QueryStatus {
                 Q_CATALOG_NZ => s.catalog = Some(r.string_u8()?),
                 Q_AUTO_INCREMENT => s.auto_increment = Some((r.u16()?, r.u16()?)),
                 Q_CHARSET => {
-                    s.charset = Some(QueryCharset { client: r.u16()?, connection: r.u16()?, server: r.u16()? })
+                    s.charset = Some(QueryCharset {
+                        client: r.u16()?,
+                        connection: r.u16()?,
+                        server: r.u16()?,
+                    })
                 }
                 Q_TIME_ZONE => s.time_zone = Some(r.string_u8()?),
                 Q_LC_TIME_NAMES => s.lc_time_names = Some(r.u16()?),
@@ -356,7 +360,9 @@ impl QueryStatus {
     fn validate(&self) -> Result<()> {
         for (what, s) in [("catalog", &self.catalog), ("time zone", &self.time_zone)] {
             if s.as_ref().is_some_and(|s| s.len() > 255) {
-                return Err(Error::InvalidInput(format!("query status {what} longer than 255 bytes")));
+                return Err(Error::InvalidInput(format!(
+                    "query status {what} longer than 255 bytes"
+                )));
             }
         }
         if self.hrnow_us.is_some_and(|us| us >= 1 << 24) {
@@ -544,7 +550,9 @@ impl EventBody {
 
     /// Checks that the body can be encoded faithfully (lengths fit their length fields).
     pub fn validate(&self) -> Result<()> {
-        let too_long = |what: &str, max: usize| Err(Error::InvalidInput(format!("{what} longer than {max} bytes")));
+        let too_long = |what: &str, max: usize| {
+            Err(Error::InvalidInput(format!("{what} longer than {max} bytes")))
+        };
         match self {
             EventBody::FormatDescription { server_version, .. } if server_version.len() > 50 => {
                 too_long("server version", 50)
@@ -601,7 +609,9 @@ impl EventBody {
                 r.end()?;
                 Ok(EventBody::BinlogCheckpoint(name))
             }
-            types::HEARTBEAT => Ok(EventBody::Heartbeat(Reader::new(body, "Heartbeat").string_rest()?)),
+            types::HEARTBEAT => {
+                Ok(EventBody::Heartbeat(Reader::new(body, "Heartbeat").string_rest()?))
+            }
             _ => Ok(EventBody::Unknown(body.to_vec())),
         }
     }
@@ -671,6 +681,9 @@ impl EventBody {
             }
             EventBody::GtidList(list) => {
                 out.extend_from_slice(&(list.len() as u32 & 0x0fff_ffff).to_le_bytes());
+                if list.is_empty() {
+                    out.extend_from_slice(&[0, 0]);
+                }
                 for g in list {
                     out.extend_from_slice(&g.domain_id.to_le_bytes());
                     out.extend_from_slice(&g.server_id.to_le_bytes());
@@ -701,7 +714,10 @@ impl Event {
     /// [`Event::with_type`] for [`EventBody::Unknown`]).
     pub fn new(timestamp: u32, server_id: u32, log_pos: u32, flags: u16, body: EventBody) -> Event {
         let type_code = body.type_code().unwrap_or(0);
-        Event { header: EventHeader { timestamp, type_code, server_id, event_size: 0, log_pos, flags }, body }
+        Event {
+            header: EventHeader { timestamp, type_code, server_id, event_size: 0, log_pos, flags },
+            body,
+        }
     }
 
     /// Sets the header's type code (needed for [`EventBody::Unknown`] only).
@@ -731,7 +747,10 @@ impl Event {
         let is_fde = header.type_code == types::FORMAT_DESCRIPTION;
         let has_crc = checksum || is_fde;
         if bytes.len() < HEADER_LEN + if has_crc { CRC_LEN } else { 0 } {
-            return Err(Error::InvalidData(format!("{name} event: event_size {} too small", bytes.len())));
+            return Err(Error::InvalidData(format!(
+                "{name} event: event_size {} too small",
+                bytes.len()
+            )));
         }
         let end = bytes.len() - if has_crc { CRC_LEN } else { 0 };
         let body = EventBody::decode(header.type_code, &bytes[HEADER_LEN..end])
@@ -827,7 +846,9 @@ fn decode_fde(body: &[u8]) -> Result<EventBody> {
     let create_timestamp = r.u32()?;
     let header_len = r.u8()?;
     if header_len as usize != HEADER_LEN {
-        return Err(Error::InvalidData(format!("header length {header_len}, only 19 is supported")));
+        return Err(Error::InvalidData(format!(
+            "header length {header_len}, only 19 is supported"
+        )));
     }
     let rest = r.rest();
     let Some((&checksum_alg, table)) = rest.split_last() else {
@@ -876,7 +897,10 @@ fn decode_user_var(body: &[u8]) -> Result<EventBody> {
         let value = match kind {
             0 => UserVarValue::String(val.to_vec()),
             1 => UserVarValue::Real(f64::from_le_bytes(fixed8(val, "real value")?)),
-            2 => UserVarValue::Int { value: i64::from_le_bytes(fixed8(val, "int value")?), unsigned: false },
+            2 => UserVarValue::Int {
+                value: i64::from_le_bytes(fixed8(val, "int value")?),
+                unsigned: false,
+            },
             4 if val.len() >= 2 => {
                 UserVarValue::Decimal { precision: val[0], scale: val[1], bytes: val[2..].to_vec() }
             }
@@ -889,13 +913,22 @@ fn decode_user_var(body: &[u8]) -> Result<EventBody> {
     let flags = rest.first().copied();
     let extra = rest.get(1..).unwrap_or_default().to_vec();
     let value = match value {
-        UserVarValue::Int { value, .. } => UserVarValue::Int { value, unsigned: flags.is_some_and(|f| f & 1 != 0) },
+        UserVarValue::Int { value, .. } => {
+            UserVarValue::Int { value, unsigned: flags.is_some_and(|f| f & 1 != 0) }
+        }
         v => v,
     };
     Ok(EventBody::UserVar { name, value, charset, flags, extra })
 }
 
-fn encode_user_var(out: &mut Vec<u8>, name: &str, value: &UserVarValue, charset: u32, flags: Option<u8>, extra: &[u8]) {
+fn encode_user_var(
+    out: &mut Vec<u8>,
+    name: &str,
+    value: &UserVarValue,
+    charset: u32,
+    flags: Option<u8>,
+    extra: &[u8],
+) {
     out.extend_from_slice(&(name.len() as u32).to_le_bytes());
     out.extend_from_slice(name.as_bytes());
     if let UserVarValue::Null = value {
@@ -934,7 +967,10 @@ fn decode_gtid(body: &[u8]) -> Result<EventBody> {
     let rest = r.rest();
     let no_commit_id = flags2 & gtid_flags::GROUP_COMMIT_ID == 0;
     if no_commit_id && rest.len() < 6 {
-        return Err(Error::InvalidData(format!("body of {} bytes, expected at least 19", body.len())));
+        return Err(Error::InvalidData(format!(
+            "body of {} bytes, expected at least 19",
+            body.len()
+        )));
     }
     let extra = if no_commit_id && rest == [0; 6] { Vec::new() } else { rest.to_vec() };
     Ok(EventBody::Gtid { seq_no, domain_id, flags2, commit_id, extra })
@@ -948,8 +984,19 @@ fn decode_gtid_list(body: &[u8]) -> Result<EventBody> {
         return Ok(EventBody::Unknown(body.to_vec()));
     }
     let count = raw as usize;
+    if count == 0 {
+        // MariaDB pads an empty list with two zero bytes; anything else stays opaque (round trip).
+        return Ok(if r.rest() == [0, 0] {
+            EventBody::GtidList(Vec::new())
+        } else {
+            EventBody::Unknown(body.to_vec())
+        });
+    }
     if r.remaining() != count.saturating_mul(16) {
-        return Err(Error::InvalidData(format!("count {count} but {} bytes of entries", r.remaining())));
+        return Err(Error::InvalidData(format!(
+            "count {count} but {} bytes of entries",
+            r.remaining()
+        )));
     }
     let mut list = Vec::with_capacity(count);
     for _ in 0..count {
@@ -960,7 +1007,8 @@ fn decode_gtid_list(body: &[u8]) -> Result<EventBody> {
 }
 
 fn fixed8(val: &[u8], what: &str) -> Result<[u8; 8]> {
-    val.try_into().map_err(|_| Error::InvalidData(format!("{what} of {} bytes, expected 8", val.len())))
+    val.try_into()
+        .map_err(|_| Error::InvalidData(format!("{what} of {} bytes, expected 8", val.len())))
 }
 
 fn put_string_u8(out: &mut Vec<u8>, s: &str) {
@@ -1008,7 +1056,10 @@ impl<'a> Reader<'a> {
     }
 
     fn peek_u8(&self) -> Result<u8> {
-        self.data.get(self.pos).copied().ok_or_else(|| Error::InvalidData(format!("{} truncated", self.what)))
+        self.data
+            .get(self.pos)
+            .copied()
+            .ok_or_else(|| Error::InvalidData(format!("{} truncated", self.what)))
     }
 
     fn u8(&mut self) -> Result<u8> {
@@ -1058,7 +1109,11 @@ impl<'a> Reader<'a> {
 
     fn end(&self) -> Result<()> {
         if self.remaining() != 0 {
-            return Err(Error::InvalidData(format!("{} has {} unexpected trailing bytes", self.what, self.remaining())));
+            return Err(Error::InvalidData(format!(
+                "{} has {} unexpected trailing bytes",
+                self.what,
+                self.remaining()
+            )));
         }
         Ok(())
     }
@@ -1093,7 +1148,13 @@ mod tests {
                 flags: None,
                 extra: vec![],
             },
-            EventBody::UserVar { name: "n".into(), value: UserVarValue::Null, charset: 0, flags: None, extra: vec![] },
+            EventBody::UserVar {
+                name: "n".into(),
+                value: UserVarValue::Null,
+                charset: 0,
+                flags: None,
+                extra: vec![],
+            },
             EventBody::UserVar {
                 name: "u".into(),
                 value: UserVarValue::Int { value: -1, unsigned: true },
@@ -1110,12 +1171,22 @@ mod tests {
             },
             EventBody::UserVar {
                 name: "d".into(),
-                value: UserVarValue::Decimal { precision: 4, scale: 2, bytes: vec![0x80, 0x0c, 0x22] },
+                value: UserVarValue::Decimal {
+                    precision: 4,
+                    scale: 2,
+                    bytes: vec![0x80, 0x0c, 0x22],
+                },
                 charset: 63,
                 flags: None,
                 extra: vec![],
             },
-            EventBody::Gtid { seq_no: 5, domain_id: 0, flags2: gtid_flags::FOR_DML, commit_id: 0, extra: vec![] },
+            EventBody::Gtid {
+                seq_no: 5,
+                domain_id: 0,
+                flags2: gtid_flags::FOR_DML,
+                commit_id: 0,
+                extra: vec![],
+            },
             EventBody::Gtid {
                 seq_no: 6,
                 domain_id: 1,
@@ -1139,7 +1210,13 @@ mod tests {
 
     #[test]
     fn fde_crc_ignores_in_use_flag() {
-        let ev = Event::new(1, 1, 256, flags::BINLOG_IN_USE, EventBody::format_description("10.11.19-MariaDB-repld", 0));
+        let ev = Event::new(
+            1,
+            1,
+            256,
+            flags::BINLOG_IN_USE,
+            EventBody::format_description("10.11.19-MariaDB-repld", 0),
+        );
         let mut bytes = ev.encode();
         assert_eq!(bytes.len(), 252);
         Event::decode(&bytes).unwrap();
@@ -1149,7 +1226,13 @@ mod tests {
 
     #[test]
     fn corrupt_bytes_are_errors_not_panics() {
-        let ev = Event::new(1, 1, 100, 0, EventBody::query(1, "db", QueryStatus::standard(), "SELECT 1"));
+        let ev = Event::new(
+            1,
+            1,
+            100,
+            0,
+            EventBody::query(1, "db", QueryStatus::standard(), "SELECT 1"),
+        );
         let bytes = ev.encode();
         for i in 0..bytes.len() {
             let mut b = bytes.clone();

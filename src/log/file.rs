@@ -119,7 +119,12 @@ impl FileSet {
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
-            .map(|l| Path::new(l).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .map(|l| {
+                Path::new(l)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
             .filter(|n| !n.is_empty())
             .collect())
     }
@@ -154,7 +159,13 @@ impl FileSet {
     pub fn create_file(&self, name: &str, header: &[u8]) -> Result<(File, u64)> {
         let path = self.path(name);
         let io_err = |e: io::Error| Error::Io(format!("{}: {e}", path.display()));
-        let mut f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).map_err(io_err)?;
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(io_err)?;
         f.write_all(header).map_err(io_err)?;
         f.sync_data().map_err(io_err)?;
         self.sync_dir()?;
@@ -236,7 +247,8 @@ impl ChunkReader {
             return Ok(Chunk::End { available: have as u64, needed: None });
         }
         let start = (pos - self.buf_off) as usize;
-        let size = u32::from_le_bytes(self.buf[start + 9..start + 13].try_into().expect("4 bytes")) as usize;
+        let size = u32::from_le_bytes(self.buf[start + 9..start + 13].try_into().expect("4 bytes"))
+            as usize;
         if size < HEADER_LEN {
             // Not an event boundary or garbage: hand out the header so that decoding reports it.
             return Ok(Chunk::Event(&self.buf[start..start + HEADER_LEN]));
@@ -273,7 +285,8 @@ impl ChunkReader {
             if cap <= self.len {
                 break;
             }
-            let n = self.file.read_at(&mut self.buf[self.len..cap], self.buf_off + self.len as u64)?;
+            let n =
+                self.file.read_at(&mut self.buf[self.len..cap], self.buf_off + self.len as u64)?;
             if n == 0 {
                 break;
             }
@@ -325,7 +338,8 @@ impl GroupTracker {
         let is_query = |sql: &[u8]| matches!(&ev.body, EventBody::Query { sql: s, .. } if s.eq_ignore_ascii_case(sql));
         match &ev.body {
             EventBody::Gtid { seq_no, domain_id, flags2, .. } => {
-                let gtid = Gtid { domain_id: *domain_id, server_id: ev.header.server_id, seq_no: *seq_no };
+                let gtid =
+                    Gtid { domain_id: *domain_id, server_id: ev.header.server_id, seq_no: *seq_no };
                 self.open = Some((pos, Some(gtid), flags2 & event::gtid_flags::STANDALONE != 0));
                 None
             }
@@ -337,7 +351,11 @@ impl GroupTracker {
                 self.open = None;
                 Some((pos, None))
             }
-            EventBody::Intvar { .. } | EventBody::Rand { .. } | EventBody::UserVar { .. } if self.open.is_some() => None,
+            EventBody::Intvar { .. } | EventBody::Rand { .. } | EventBody::UserVar { .. }
+                if self.open.is_some() =>
+            {
+                None
+            }
             _ => match self.open {
                 None => Some((pos, None)),
                 Some((start, gtid, standalone)) => {
@@ -363,7 +381,10 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok(FileScan { stop_reason: Some(format!("{name}: missing")), ..Default::default() })
+            return Ok(FileScan {
+                stop_reason: Some(format!("{name}: missing")),
+                ..Default::default()
+            })
         }
         Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
     };
@@ -381,12 +402,16 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     let mut pending_state = GtidState::new();
     let mut pending_xid = None;
     loop {
-        let bytes = match reader.event_at(pos, u64::MAX).map_err(|e| Error::Io(format!("{name}:{pos}: {e}")))? {
+        let bytes = match reader
+            .event_at(pos, u64::MAX)
+            .map_err(|e| Error::Io(format!("{name}:{pos}: {e}")))?
+        {
             Chunk::Event(b) => b,
             Chunk::End { available: 0, .. } => break,
             Chunk::End { available, needed } => {
                 let need = needed.map(|n| format!(" of {n}")).unwrap_or_default();
-                scan.stop_reason = Some(format!("{name}:{pos}: torn event ({available}{need} bytes)"));
+                scan.stop_reason =
+                    Some(format!("{name}:{pos}: torn event ({available}{need} bytes)"));
                 break;
             }
         };
@@ -400,7 +425,8 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
         let end = pos + bytes.len() as u64;
         if pos == 4 {
             let EventBody::FormatDescription { checksum_alg, .. } = &ev.body else {
-                scan.stop_reason = Some(format!("{name}:4: first event is not a FORMAT_DESCRIPTION"));
+                scan.stop_reason =
+                    Some(format!("{name}:4: first event is not a FORMAT_DESCRIPTION"));
                 break;
             };
             scan.header_ok = true;
@@ -432,7 +458,8 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
         pos = end;
     }
     if scan.header_ok && scan.stop_reason.is_none() && scan.valid_end < len {
-        scan.stop_reason = Some(format!("{name}:{}: event group without its end (no XID)", scan.valid_end));
+        scan.stop_reason =
+            Some(format!("{name}:{}: event group without its end (no XID)", scan.valid_end));
     }
     if !scan.header_ok {
         scan.valid_end = 0;
@@ -446,7 +473,12 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
 pub fn is_framing_type(type_code: u8) -> bool {
     matches!(
         type_code,
-        types::FORMAT_DESCRIPTION | types::ROTATE | types::STOP | types::GTID | types::GTID_LIST | types::XID
+        types::FORMAT_DESCRIPTION
+            | types::ROTATE
+            | types::STOP
+            | types::GTID
+            | types::GTID_LIST
+            | types::XID
     )
 }
 
@@ -469,8 +501,14 @@ mod tests {
         let fs = FileSet::new(dir.path(), "x-bin").unwrap();
         assert!(fs.read_index().unwrap().is_empty());
         fs.write_index(&["x-bin.000001".into(), "x-bin.000002".into()]).unwrap();
-        assert_eq!(std::fs::read_to_string(fs.index_path()).unwrap(), "./x-bin.000001\n./x-bin.000002\n");
-        assert_eq!(fs.read_index().unwrap(), vec!["x-bin.000001".to_string(), "x-bin.000002".into()]);
+        assert_eq!(
+            std::fs::read_to_string(fs.index_path()).unwrap(),
+            "./x-bin.000001\n./x-bin.000002\n"
+        );
+        assert_eq!(
+            fs.read_index().unwrap(),
+            vec!["x-bin.000001".to_string(), "x-bin.000002".into()]
+        );
         assert_eq!(fs.next_name("x-bin.000002"), "x-bin.000003");
         assert!(FileSet::new(dir.path(), "a/b").is_err());
     }

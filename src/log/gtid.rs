@@ -14,7 +14,9 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 
 /// A MariaDB global transaction id, displayed `domain-server-seq` (e.g. `0-1-5`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Gtid {
     /// Replication domain: independent streams of transactions have different domains.
     pub domain_id: u32,
@@ -41,9 +43,11 @@ impl FromStr for Gtid {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::InvalidInput(format!("invalid GTID {s:?}: expected domain-server_id-seq_no"));
+        let bad =
+            || Error::InvalidInput(format!("invalid GTID {s:?}: expected domain-server_id-seq_no"));
         let mut parts = s.trim().split('-');
-        let (Some(d), Some(srv), Some(seq), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(d), Some(srv), Some(seq), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(bad());
         };

@@ -54,7 +54,10 @@ impl LogReader {
         let files = FileSet::new(dir.as_ref(), basename)?;
         let index = files.read_index()?;
         let file = if file.is_empty() {
-            index.first().cloned().ok_or_else(|| Error::PositionNotFound(format!("log {basename} has no files")))?
+            index
+                .first()
+                .cloned()
+                .ok_or_else(|| Error::PositionNotFound(format!("log {basename} has no files")))?
         } else {
             file.to_string()
         };
@@ -62,13 +65,24 @@ impl LogReader {
             return Err(missing_file_error(&index, &file));
         }
         if pos < 4 {
-            return Err(Error::InvalidInput(format!("{file}:{pos}: position before the first event (4)")));
+            return Err(Error::InvalidInput(format!(
+                "{file}:{pos}: position before the first event (4)"
+            )));
         }
         let (handle, len) = open_log_file(&files, &file)?;
         if pos > len {
-            return Err(Error::PositionNotFound(format!("{file}:{pos}: position past the end of the file ({len})")));
+            return Err(Error::PositionNotFound(format!(
+                "{file}:{pos}: position past the end of the file ({len})"
+            )));
         }
-        let mut reader = LogReader { files, file, pos, reader: ChunkReader::new(handle), checksum: true, limit: None };
+        let mut reader = LogReader {
+            files,
+            file,
+            pos,
+            reader: ChunkReader::new(handle),
+            checksum: true,
+            limit: None,
+        };
         if pos > 4 {
             reader.checksum = reader.fde_checksum()?;
         }
@@ -91,14 +105,18 @@ impl LogReader {
         loop {
             let limit = self.file_limit();
             let (file, pos) = (&self.file, self.pos);
-            let chunk = self.reader.event_at(pos, limit).map_err(|e| Error::Io(format!("{file}:{pos}: {e}")))?;
+            let chunk = self
+                .reader
+                .event_at(pos, limit)
+                .map_err(|e| Error::Io(format!("{file}:{pos}: {e}")))?;
             match chunk {
                 Chunk::Event(bytes) => {
                     let bytes = bytes.to_vec();
                     return self.decode(bytes).map(Some);
                 }
                 Chunk::End { available, needed } => {
-                    if limit != u64::MAX || self.limit.as_ref().is_some_and(|l| l.file == self.file) {
+                    if limit != u64::MAX || self.limit.as_ref().is_some_and(|l| l.file == self.file)
+                    {
                         return Ok(None);
                     }
                     let Some(next) = self.next_file()? else { return Ok(None) };
@@ -124,8 +142,9 @@ impl LogReader {
     }
 
     fn decode(&mut self, bytes: Vec<u8>) -> Result<RawLogEvent> {
-        let event = Event::decode_with(&bytes, self.checksum)
-            .map_err(|e| Error::InvalidData(format!("{}:{}: {}", self.file, self.pos, event::error_text(&e))))?;
+        let event = Event::decode_with(&bytes, self.checksum).map_err(|e| {
+            Error::InvalidData(format!("{}:{}: {}", self.file, self.pos, event::error_text(&e)))
+        })?;
         if let EventBody::FormatDescription { checksum_alg, .. } = &event.body {
             self.checksum = *checksum_alg == event::CHECKSUM_CRC32;
         }
@@ -169,17 +188,24 @@ impl LogReader {
         let file = &self.file;
         match self.reader.event_at(4, u64::MAX).map_err(|e| Error::Io(format!("{file}:4: {e}")))? {
             Chunk::Event(bytes) => {
-                let ev = Event::decode(bytes)
-                    .map_err(|e| Error::InvalidData(format!("{}:4: {}", self.file, event::error_text(&e))))?;
+                let ev = Event::decode(bytes).map_err(|e| {
+                    Error::InvalidData(format!("{}:4: {}", self.file, event::error_text(&e)))
+                })?;
                 match ev.body {
-                    EventBody::FormatDescription { checksum_alg, .. } => Ok(checksum_alg == event::CHECKSUM_CRC32),
-                    _ => Err(Error::InvalidData(format!("{}:4: first event is not a FORMAT_DESCRIPTION", self.file))),
+                    EventBody::FormatDescription { checksum_alg, .. } => {
+                        Ok(checksum_alg == event::CHECKSUM_CRC32)
+                    }
+                    _ => Err(Error::InvalidData(format!(
+                        "{}:4: first event is not a FORMAT_DESCRIPTION",
+                        self.file
+                    ))),
                 }
             }
-            Chunk::End { .. } => Err(Error::InvalidData(format!("{}:4: FORMAT_DESCRIPTION missing", self.file))),
+            Chunk::End { .. } => {
+                Err(Error::InvalidData(format!("{}:4: FORMAT_DESCRIPTION missing", self.file)))
+            }
         }
     }
-
 }
 
 fn missing_file_error(index: &[String], file: &str) -> Error {
@@ -196,7 +222,9 @@ fn open_log_file(files: &FileSet, name: &str) -> Result<(File, u64)> {
     let handle = match File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Error::LogPurged(format!("log file {name} listed in the index is missing (purged?)")))
+            return Err(Error::LogPurged(format!(
+                "log file {name} listed in the index is missing (purged?)"
+            )))
         }
         Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
     };
@@ -213,7 +241,11 @@ fn open_log_file(files: &FileSet, name: &str) -> Result<(File, u64)> {
 ///
 /// Errors: [`Error::LogPurged`] when the groups the replica lacks are in purged files;
 /// [`Error::PositionNotFound`] when `state` is ahead of the log (a GTID the log never had).
-pub fn find_gtid_start(dir: impl AsRef<Path>, basename: &str, state: &GtidState) -> Result<(String, u64)> {
+pub fn find_gtid_start(
+    dir: impl AsRef<Path>,
+    basename: &str,
+    state: &GtidState,
+) -> Result<(String, u64)> {
     let files = FileSet::new(dir.as_ref(), basename)?;
     let index = files.read_index()?;
     if index.is_empty() {
@@ -242,7 +274,9 @@ pub fn find_gtid_start(dir: impl AsRef<Path>, basename: &str, state: &GtidState)
     for name in &index[start..] {
         let scan = scan_file(&files.path(name))?;
         if !scan.header_ok {
-            return Err(Error::InvalidData(scan.stop_reason.unwrap_or_else(|| format!("{name}: unreadable"))));
+            return Err(Error::InvalidData(
+                scan.stop_reason.unwrap_or_else(|| format!("{name}: unreadable")),
+            ));
         }
         if let Some((pos, _)) = scan.groups.iter().find(|(_, gtid)| !state.contains(gtid)) {
             return Ok((name.clone(), *pos));
@@ -267,12 +301,14 @@ pub fn read_gtid_list(files: &FileSet, name: &str) -> Result<GtidState> {
     let mut reader = ChunkReader::new(handle);
     let mut pos = 4;
     for _ in 0..4 {
-        let Chunk::Event(bytes) = reader.event_at(pos, u64::MAX).map_err(|e| Error::Io(format!("{name}:{pos}: {e}")))?
+        let Chunk::Event(bytes) =
+            reader.event_at(pos, u64::MAX).map_err(|e| Error::Io(format!("{name}:{pos}: {e}")))?
         else {
             break;
         };
         let len = bytes.len() as u64;
-        let ev = Event::decode(bytes).map_err(|e| Error::InvalidData(format!("{name}:{pos}: {}", event::error_text(&e))))?;
+        let ev = Event::decode(bytes)
+            .map_err(|e| Error::InvalidData(format!("{name}:{pos}: {}", event::error_text(&e))))?;
         match ev.body {
             EventBody::GtidList(list) => return Ok(list.into_iter().collect()),
             EventBody::FormatDescription { .. } | EventBody::BinlogCheckpoint(_) => pos += len,

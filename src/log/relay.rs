@@ -79,7 +79,10 @@ struct State {
 }
 
 fn now_secs() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0)
 }
 
 impl RelayLogWriter {
@@ -91,9 +94,10 @@ impl RelayLogWriter {
         if cfg.max_relay_log_size < 4096 {
             return Err(Error::InvalidInput("max_relay_log_size below 4096".into()));
         }
-        fs::create_dir_all(&cfg.dir).map_err(|e| Error::Io(format!("{}: {e}", cfg.dir.display())))?;
+        fs::create_dir_all(&cfg.dir)
+            .map_err(|e| Error::Io(format!("{}: {e}", cfg.dir.display())))?;
         let files = FileSet::new(&cfg.dir, &cfg.basename)?;
-        let (mut index, mut report, _) = recover(&files)?;
+        let (mut index, mut report, _) = recover(&files, false)?;
         let name = index.last().map_or_else(|| files.name(1), |l| files.next_name(l));
         let (file, pos) = create_relay_file(&files, &cfg, &name)?;
         index.push(name.clone());
@@ -101,7 +105,16 @@ impl RelayLogWriter {
         report.new_file = name.clone();
         tracing::info!(file = %name, cut = report.bytes_cut, "relay log opened");
         let (durable_tx, _) = watch::channel(LogPos::new(name.clone(), pos));
-        let state = State { file, name, pos, index, poisoned: None, closed: false, unsynced: 0, buf: Vec::new() };
+        let state = State {
+            file,
+            name,
+            pos,
+            index,
+            poisoned: None,
+            closed: false,
+            unsynced: 0,
+            buf: Vec::new(),
+        };
         let inner = Inner { cfg, files, state: Mutex::new(state), durable_tx };
         Ok((RelayLogWriter { inner: Arc::new(inner) }, report))
     }
@@ -110,7 +123,8 @@ impl RelayLogWriter {
     /// `sync_relay_log`, publishes the new end, and rotates when the file is full. Returns the new end.
     pub fn append_raw(&self, events: &[&[u8]]) -> Result<LogPos> {
         for (i, ev) in events.iter().enumerate() {
-            let header = EventHeader::decode(ev).map_err(|e| Error::InvalidInput(format!("relay event {i}: {e}")))?;
+            let header = EventHeader::decode(ev)
+                .map_err(|e| Error::InvalidInput(format!("relay event {i}: {e}")))?;
             if header.event_size as usize != ev.len() || ev.len() < HEADER_LEN {
                 return Err(Error::InvalidInput(format!(
                     "relay event {i}: event_size {} but {} bytes",
@@ -132,7 +146,11 @@ impl RelayLogWriter {
         st.buf = buf;
         if let Err(e) = res {
             let cut = st.file.set_len(start);
-            { let msg = format!("writing relay log {} at {start}: {e} (cut back: {cut:?})", st.name); return Err(st.poison(msg)); }
+            {
+                let msg =
+                    format!("writing relay log {} at {start}: {e} (cut back: {cut:?})", st.name);
+                return Err(st.poison(msg));
+            }
         }
         st.pos += st.buf.len() as u64;
         st.unsynced += 1;
@@ -140,7 +158,10 @@ impl RelayLogWriter {
         if n > 0 && st.unsynced >= n {
             st.unsynced = 0;
             if let Err(e) = st.file.sync_data() {
-                { let msg = format!("fsync of relay log {}: {e}", st.name); return Err(st.poison(msg)); }
+                {
+                    let msg = format!("fsync of relay log {}: {e}", st.name);
+                    return Err(st.poison(msg));
+                }
             }
         }
         inner.durable_tx.send_replace(LogPos::new(st.name.clone(), st.pos));
@@ -155,7 +176,10 @@ impl RelayLogWriter {
         let mut st = self.inner.lock();
         st.check_writable()?;
         if let Err(e) = st.file.sync_data() {
-            { let msg = format!("fsync of relay log {}: {e}", st.name); return Err(st.poison(msg)); }
+            {
+                let msg = format!("fsync of relay log {}: {e}", st.name);
+                return Err(st.poison(msg));
+            }
         }
         st.unsynced = 0;
         Ok(())
@@ -186,7 +210,9 @@ impl RelayLogWriter {
             .into_iter()
             .map(|n| {
                 let path = self.inner.files.path(&n);
-                let len = fs::metadata(&path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?.len();
+                let len = fs::metadata(&path)
+                    .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?
+                    .len();
                 Ok((n, len))
             })
             .collect()
@@ -241,9 +267,15 @@ impl RelayLogWriter {
         let mut stop = Event::new(now_secs(), self.inner.cfg.server_id, 0, 0, EventBody::Stop);
         stop.header.log_pos = (st.pos + (HEADER_LEN + CRC_LEN) as u64) as u32;
         let bytes = stop.encode();
-        let res = (&st.file).write_all(&bytes).and_then(|_| set_in_use(&st.file, false)).and_then(|_| st.file.sync_data());
+        let res = (&st.file)
+            .write_all(&bytes)
+            .and_then(|_| set_in_use(&st.file, false))
+            .and_then(|_| st.file.sync_data());
         if let Err(e) = res {
-            { let msg = format!("closing relay log {}: {e}", st.name); return Err(st.poison(msg)); }
+            {
+                let msg = format!("closing relay log {}: {e}", st.name);
+                return Err(st.poison(msg));
+            }
         }
         st.pos += bytes.len() as u64;
         self.inner.durable_tx.send_replace(LogPos::new(st.name.clone(), st.pos));
@@ -262,9 +294,15 @@ impl Inner {
         let mut rotate = Event::new(now_secs(), self.cfg.server_id, 0, flags::RELAY_LOG, body);
         rotate.header.log_pos = (st.pos + rotate.encode().len() as u64) as u32;
         let bytes = rotate.encode();
-        let res = (&st.file).write_all(&bytes).and_then(|_| set_in_use(&st.file, false)).and_then(|_| st.file.sync_data());
+        let res = (&st.file)
+            .write_all(&bytes)
+            .and_then(|_| set_in_use(&st.file, false))
+            .and_then(|_| st.file.sync_data());
         if let Err(e) = res {
-            { let msg = format!("rotating relay log {}: {e}", st.name); return Err(st.poison(msg)); }
+            {
+                let msg = format!("rotating relay log {}: {e}", st.name);
+                return Err(st.poison(msg));
+            }
         }
         st.pos += bytes.len() as u64;
         let (file, pos) = match create_relay_file(&self.files, &self.cfg, &next) {
@@ -274,7 +312,10 @@ impl Inner {
         let mut index = st.index.clone();
         index.push(next.clone());
         if let Err(e) = self.files.write_index(&index) {
-            { let msg = format!("relay log index: {e}"); return Err(st.poison(msg)); }
+            {
+                let msg = format!("relay log index: {e}");
+                return Err(st.poison(msg));
+            }
         }
         st.file = file;
         st.name = next;
@@ -289,7 +330,9 @@ impl Inner {
 impl State {
     fn check_writable(&self) -> Result<()> {
         if let Some(p) = &self.poisoned {
-            return Err(Error::Io(format!("relay log refuses appends after a write error (reopen it): {p}")));
+            return Err(Error::Io(format!(
+                "relay log refuses appends after a write error (reopen it): {p}"
+            )));
         }
         if self.closed {
             return Err(Error::Abort("relay log is closed".into()));

@@ -28,7 +28,9 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 use crate::log::event::{self, flags, gtid_flags, Event, EventBody, HEADER_LEN};
-use crate::log::file::{encode_file_header, file_seq_cmp, is_framing_type, scan_file, set_in_use, FileSet, LogPos};
+use crate::log::file::{
+    encode_file_header, file_seq_cmp, is_framing_type, scan_file, set_in_use, FileSet, LogPos,
+};
 use crate::log::gtid::{Gtid, GtidState};
 
 /// Configuration of a [`BinlogWriter`].
@@ -183,14 +185,21 @@ impl BinlogWriter {
         cfg.validate()?;
         fs::create_dir_all(&cfg.dir).map_err(io_at(&cfg.dir))?;
         let files = FileSet::new(&cfg.dir, &cfg.basename)?;
-        let (mut index, mut report, next_xid) = recover(&files)?;
+        let (mut index, mut report, next_xid) = recover(&files, true)?;
         let state = report.gtid_state.clone();
         let name = match index.last() {
             Some(last) => files.next_name(last),
             None => files.name(1),
         };
         let now = now_secs();
-        let header = encode_file_header(&cfg.server_version, cfg.server_id, now, now.max(1), flags::BINLOG_IN_USE, Some(&state));
+        let header = encode_file_header(
+            &cfg.server_version,
+            cfg.server_id,
+            now,
+            now.max(1),
+            flags::BINLOG_IN_USE,
+            Some(&state),
+        );
         let (file, pos) = files.create_file(&name, &header)?;
         index.push(name.clone());
         files.write_index(&index)?;
@@ -244,7 +253,11 @@ impl BinlogWriter {
         let inner = &self.inner;
         let mut st = inner.lock_state();
         st.check_writable()?;
-        let gtid = Gtid { domain_id: inner.cfg.domain_id, server_id: inner.cfg.server_id, seq_no: st.next_seq };
+        let gtid = Gtid {
+            domain_id: inner.cfg.domain_id,
+            server_id: inner.cfg.server_id,
+            seq_no: st.next_seq,
+        };
         let start = st.pos;
         let xid = st.next_xid;
         let mut buf = std::mem::take(&mut st.buf);
@@ -253,7 +266,10 @@ impl BinlogWriter {
         let end = start + buf.len() as u64;
         if end > u32::MAX as u64 {
             st.buf = buf;
-            return Err(Error::InvalidInput(format!("transaction of {} bytes does not fit the binlog file", end - start)));
+            return Err(Error::InvalidInput(format!(
+                "transaction of {} bytes does not fit the binlog file",
+                end - start
+            )));
         }
         let res = st.write_txn(&buf, start, &inner.files);
         st.buf = buf;
@@ -395,7 +411,11 @@ impl BinlogWriter {
     /// to delete such files (naming the replica) unless forced. Dropping the hold unregisters it.
     pub fn hold(&self, replica: &str, file: &str) -> ReplicaHold {
         let id = self.inner.next_hold.fetch_add(1, Ordering::Relaxed);
-        self.inner.holds.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (replica.to_string(), file.to_string()));
+        self.inner
+            .holds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, (replica.to_string(), file.to_string()));
         ReplicaHold { inner: self.inner.clone(), id }
     }
 
@@ -405,11 +425,17 @@ impl BinlogWriter {
         let inner = &self.inner;
         let mut st = inner.lock_state();
         let Some(cut) = st.index.iter().position(|n| n == name) else {
-            return Err(Error::sql(1373, "HY000", format!("Target log not found in binlog index: {name}")));
+            return Err(Error::sql(
+                1373,
+                "HY000",
+                format!("Target log not found in binlog index: {name}"),
+            ));
         };
         if !force {
             let holds = inner.holds.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((replica, file)) = holds.values().find(|(_, f)| file_seq_cmp(f, name).is_lt()) {
+            if let Some((replica, file)) =
+                holds.values().find(|(_, f)| file_seq_cmp(f, name).is_lt())
+            {
                 return Err(Error::sql(
                     1378,
                     "HY000",
@@ -452,9 +478,13 @@ impl BinlogWriter {
             return Ok(Vec::new());
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let Some(mut target) = self.first_newer_than(now.saturating_sub(secs))? else { return Ok(Vec::new()) };
+        let Some(mut target) = self.first_newer_than(now.saturating_sub(secs))? else {
+            return Ok(Vec::new());
+        };
         let holds = self.inner.holds.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(oldest) = holds.values().map(|(_, f)| f.clone()).min_by(|a, b| file_seq_cmp(a, b)) {
+        if let Some(oldest) =
+            holds.values().map(|(_, f)| f.clone()).min_by(|a, b| file_seq_cmp(a, b))
+        {
             if file_seq_cmp(&oldest, &target).is_lt() {
                 target = oldest;
             }
@@ -498,7 +528,9 @@ pub struct ReplicaHold {
 impl ReplicaHold {
     /// The replica now needs only `file` and later files.
     pub fn set_file(&self, file: &str) {
-        if let Some(h) = self.inner.holds.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.id) {
+        if let Some(h) =
+            self.inner.holds.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.id)
+        {
             h.1 = file.to_string();
         }
     }
@@ -586,8 +618,13 @@ impl Inner {
         let next = self.files.next_name(&st.name);
         let now = now_secs();
         let mut buf = Vec::new();
-        let mut rotate =
-            Event::new(now, self.cfg.server_id, 0, 0, EventBody::Rotate { position: 4, next_file: next.clone() });
+        let mut rotate = Event::new(
+            now,
+            self.cfg.server_id,
+            0,
+            0,
+            EventBody::Rotate { position: 4, next_file: next.clone() },
+        );
         rotate.header.log_pos = (st.pos + rotate.encode().len() as u64) as u32;
         rotate.encode_into(&mut buf);
         let old_path = self.files.path(&st.name);
@@ -601,8 +638,14 @@ impl Inner {
         }
         st.pos += buf.len() as u64;
         self.mark_durable(LogPos::new(st.name.clone(), st.pos));
-        let header =
-            encode_file_header(&self.cfg.server_version, self.cfg.server_id, now, 0, flags::BINLOG_IN_USE, Some(&st.gtids));
+        let header = encode_file_header(
+            &self.cfg.server_version,
+            self.cfg.server_id,
+            now,
+            0,
+            flags::BINLOG_IN_USE,
+            Some(&st.gtids),
+        );
         let created = self.files.create_file(&next, &header).and_then(|(file, pos)| {
             let mut index = st.index.clone();
             index.push(next.clone());
@@ -636,7 +679,9 @@ impl Inner {
 impl WriteState {
     fn check_writable(&self) -> Result<()> {
         if let Some(p) = &self.poisoned {
-            return Err(Error::Io(format!("binlog refuses appends after a write error (reopen it): {p}")));
+            return Err(Error::Io(format!(
+                "binlog refuses appends after a write error (reopen it): {p}"
+            )));
         }
         if self.closed {
             return Err(Error::Abort("binlog is closed".into()));
@@ -649,7 +694,9 @@ impl WriteState {
         let res = match self.fault_after.take() {
             Some(n) => {
                 let n = n.min(buf.len());
-                (&*self.file).write_all(&buf[..n]).and(Err(io::Error::other("injected write fault")))
+                (&*self.file)
+                    .write_all(&buf[..n])
+                    .and(Err(io::Error::other("injected write fault")))
             }
             None => (&*self.file).write_all(buf),
         };
@@ -658,7 +705,9 @@ impl WriteState {
         let cut = self.file.set_len(start);
         let msg = match cut {
             Ok(()) => format!("writing {} at {start}: {e} (cut back to {start})", path.display()),
-            Err(c) => format!("writing {} at {start}: {e}; cutting back failed: {c}", path.display()),
+            Err(c) => {
+                format!("writing {} at {start}: {e}; cutting back failed: {c}", path.display())
+            }
         };
         tracing::error!(cause = %msg, "binlog write failed; binlog refuses appends until reopened");
         self.poisoned = Some(msg.clone());
@@ -683,11 +732,24 @@ fn validate_txn(txn: &TxnEvents) -> Result<()> {
 }
 
 /// Encodes GTID + events (+ XID for DML) with log_pos values for a transaction starting at `start`.
-fn encode_txn(out: &mut Vec<u8>, cfg: &BinlogConfig, txn: &TxnEvents, gtid: Gtid, xid: u64, start: u64) {
+fn encode_txn(
+    out: &mut Vec<u8>,
+    cfg: &BinlogConfig,
+    txn: &TxnEvents,
+    gtid: Gtid,
+    xid: u64,
+    start: u64,
+) {
     let first_ts = txn.events.first().map_or(0, |e| e.0);
     let last_ts = txn.events.last().map_or(0, |e| e.0);
     let flags2 = if txn.is_ddl { gtid_flags::FOR_DDL } else { gtid_flags::FOR_DML };
-    let gtid_body = EventBody::Gtid { seq_no: gtid.seq_no, domain_id: gtid.domain_id, flags2, commit_id: 0, extra: vec![] };
+    let gtid_body = EventBody::Gtid {
+        seq_no: gtid.seq_no,
+        domain_id: gtid.domain_id,
+        flags2,
+        commit_id: 0,
+        extra: vec![],
+    };
     let push = |out: &mut Vec<u8>, ts: u32, hflags: u16, body: &EventBody| {
         let at = out.len();
         let ev = Event::new(ts, cfg.server_id, 0, hflags, body.clone());
@@ -711,9 +773,9 @@ fn encode_txn(out: &mut Vec<u8>, cfg: &BinlogConfig, txn: &TxnEvents, gtid: Gtid
     }
 }
 
-/// Recovery at open: checks the last file, cuts a torn tail, clears BINLOG_IN_USE. Returns the index
+/// Recovery at open (`binlog`: files must start with a GTID_LIST): checks the last file, cuts a torn tail, clears BINLOG_IN_USE. Returns the index
 /// (without an unreadable last file, which is deleted), the report and the next XID.
-pub(crate) fn recover(files: &FileSet) -> Result<(Vec<String>, RecoveryReport, u64)> {
+pub(crate) fn recover(files: &FileSet, binlog: bool) -> Result<(Vec<String>, RecoveryReport, u64)> {
     let mut index = files.read_index()?;
     let mut report = RecoveryReport::default();
     let mut next_xid = 1;
@@ -721,10 +783,15 @@ pub(crate) fn recover(files: &FileSet) -> Result<(Vec<String>, RecoveryReport, u
         let path = files.path(&last);
         let scan = scan_file(&path)?;
         report.checked_file.get_or_insert_with(|| last.clone());
-        if !scan.header_ok {
+        // A binlog file whose GTID_LIST is missing (crash while writing the header) would lose the GTID
+        // state: drop it like a file without a header, if it holds no transaction.
+        let no_list = binlog && scan.gtid_list.is_none() && scan.groups.is_empty();
+        if !scan.header_ok || no_list {
             // Not even a whole header (crash while creating it): drop the file, recover the previous one.
             report.bytes_cut += scan.len;
-            report.reason.get_or_insert_with(|| scan.stop_reason.clone().unwrap_or_default());
+            report.reason.get_or_insert_with(|| {
+                scan.stop_reason.clone().unwrap_or_else(|| format!("{last}: no GTID_LIST"))
+            });
             index.pop();
             files.write_index(&index)?;
             if let Err(e) = fs::remove_file(&path) {
