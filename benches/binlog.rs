@@ -1,0 +1,106 @@
+//! Binlog benchmark: group-commit throughput with sync_binlog=1 and sequential read speed.
+//!
+//! Prints transactions/s of ~200-byte transactions at 1, 8 and 64 concurrent appenders (each thread
+//! calls append + sync), transactions per fsync, and read MB/s of LogReader vs reading the file raw.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use repld::log::event::intvar;
+use repld::log::{BinlogConfig, BinlogWriter, EventBody, LogReader, QueryStatus, TxnEvents};
+
+fn txn(i: u64) -> TxnEvents {
+    TxnEvents {
+        is_ddl: false,
+        events: vec![
+            (1_700_000_000, EventBody::Intvar { kind: intvar::INSERT_ID, value: i }),
+            (1_700_000_000, EventBody::query(7, "sbtest", QueryStatus::standard(), "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, 5012, '68487932199-96439406143', '22195207048')")),
+        ],
+    }
+}
+
+fn commit_bench(threads: usize, duration: Duration) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = BinlogConfig { dir: tmp.path().into(), ..Default::default() };
+    let (w, _) = BinlogWriter::open(cfg).unwrap();
+    let w = Arc::new(w);
+    let start = Instant::now();
+    let before = w.fsync_count();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while start.elapsed() < duration {
+                    let a = w.append(&txn(n)).unwrap();
+                    w.sync(&a).unwrap();
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let secs = start.elapsed().as_secs_f64();
+    let fsyncs = (w.fsync_count() - before).max(1);
+    let (_, pos, _) = w.status();
+    let per_txn = (pos as f64) / total.max(1) as f64;
+    println!(
+        "sync_binlog=1 appenders={threads:>3}: {:>9.0} txn/s  {:>6.1} txn/fsync  ({total} txns, ~{per_txn:.0} B/txn, {fsyncs} fsyncs)",
+        total as f64 / secs,
+        total as f64 / fsyncs as f64
+    );
+}
+
+fn read_bench() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = BinlogConfig { dir: tmp.path().into(), sync_binlog: 0, ..Default::default() };
+    let (w, _) = BinlogWriter::open(cfg).unwrap();
+    for i in 0..300_000 {
+        w.append(&txn(i)).unwrap();
+    }
+    w.close().unwrap();
+    let (file, size, _) = w.status();
+    let path = tmp.path().join(&file);
+    let mb = size as f64 / 1e6;
+    let mut best_raw = f64::MAX;
+    let mut best_log = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut f = std::fs::File::open(&path).unwrap();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut n = 0usize;
+        loop {
+            let k = f.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        assert_eq!(n as u64, size);
+        best_raw = best_raw.min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let mut r = LogReader::open(tmp.path(), "repld-bin", &file, 4).unwrap();
+        let mut events = 0;
+        while r.next_event().unwrap().is_some() {
+            events += 1;
+        }
+        assert!(events > 900_000);
+        best_log = best_log.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "sequential read of {mb:.1} MB: LogReader {:.0} MB/s (decode + CRC), raw read {:.0} MB/s, ratio {:.0}%",
+        mb / best_log,
+        mb / best_raw,
+        100.0 * best_raw / best_log
+    );
+}
+
+fn main() {
+    let secs = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    for threads in [1, 8, 64] {
+        commit_bench(threads, Duration::from_secs(secs));
+    }
+    read_bench();
+}

@@ -1,0 +1,824 @@
+//! The binlog writer: whole-transaction appends, group commit, rotation, recovery, purge.
+//!
+//! Invariants:
+//! * Positions only grow; events are contiguous; a transaction (GTID ... XID, or GTID + DDL) is written
+//!   with one `write` and never spans two files. Rotation happens between transactions.
+//! * Nothing is acknowledged before it is in the file; with `sync_binlog = 1` nothing is reported
+//!   durable (by [`BinlogWriter::sync`] or [`BinlogWriter::durable`]) before an fsync covered it.
+//! * A failed write is cut back (the file is truncated to where the transaction began) and poisons the
+//!   writer: every later append fails until the log is reopened, whose recovery removes any torn tail.
+//! * Each file starts with magic, FORMAT_DESCRIPTION (BINLOG_IN_USE set while open, create time non-zero
+//!   only in the first file after a start) and GTID_LIST of the state before it; it ends with ROTATE
+//!   (rotation) or STOP (clean close, which also clears BINLOG_IN_USE), or nothing after a crash.
+//!
+//! Group commit: appends go to the file under one mutex (cheap: a `write` into the page cache). A caller
+//! of [`BinlogWriter::sync`] becomes the leader if no fsync is running: it notes the end of what has
+//! been written, fsyncs, publishes that position and wakes the followers; everyone whose transaction
+//! is covered returns, the others elect the next leader. Concurrent committers share fsyncs.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::log::event::{self, flags, gtid_flags, Event, EventBody, HEADER_LEN};
+use crate::log::file::{
+    encode_file_header, file_seq_cmp, is_framing_type, scan_file, set_in_use, FileSet, LogPos,
+};
+use crate::log::gtid::{Gtid, GtidState};
+
+/// Configuration of a [`BinlogWriter`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BinlogConfig {
+    /// Directory of the binlog files and index.
+    pub dir: PathBuf,
+    /// File base name: files are `<basename>.000001`, ..., index `<basename>.index`.
+    pub basename: String,
+    /// Our server id (event headers, GTIDs).
+    pub server_id: u32,
+    /// GTID domain of the transactions we write.
+    pub domain_id: u32,
+    /// Rotate to a new file once a file reaches this size (checked between transactions).
+    pub max_binlog_size: u64,
+    /// 1 = fsync before a commit is durable (group commit), N = fsync every N transactions, 0 = never.
+    pub sync_binlog: u32,
+    /// Server version in FORMAT_DESCRIPTION (at most 50 bytes).
+    pub server_version: String,
+    /// Purge files older than this many seconds at open and at rotation (0 = never).
+    pub binlog_expire_logs_seconds: u64,
+}
+
+impl Default for BinlogConfig {
+    fn default() -> Self {
+        BinlogConfig {
+            dir: PathBuf::from("."),
+            basename: "repld-bin".into(),
+            server_id: 1,
+            domain_id: 0,
+            max_binlog_size: 1 << 30,
+            sync_binlog: 1,
+            server_version: DEFAULT_SERVER_VERSION.into(),
+            binlog_expire_logs_seconds: 0,
+        }
+    }
+}
+
+/// The server version repld writes into FORMAT_DESCRIPTION events.
+pub const DEFAULT_SERVER_VERSION: &str = "10.11.19-MariaDB-repld";
+
+impl BinlogConfig {
+    /// Checks the configuration.
+    pub fn validate(&self) -> Result<()> {
+        FileSet::new(&self.dir, &self.basename)?;
+        if self.server_version.len() > 50 {
+            return Err(Error::InvalidInput("server_version longer than 50 bytes".into()));
+        }
+        if !(4096..=1 << 30).contains(&self.max_binlog_size) {
+            return Err(Error::InvalidInput(format!(
+                "max_binlog_size {} out of range 4096..=1073741824",
+                self.max_binlog_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What recovery found and did when a log was opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The file that was checked (the last one of the index), if any.
+    pub checked_file: Option<String>,
+    /// Bytes cut from its end (torn event, bad CRC, transaction without XID); a whole unreadable last
+    /// file counts with its full length.
+    pub bytes_cut: u64,
+    /// Why bytes were cut, naming `file:offset`.
+    pub reason: Option<String>,
+    /// True when the last file was not closed cleanly (BINLOG_IN_USE was set).
+    pub was_in_use: bool,
+    /// The log's GTID state after recovery.
+    pub gtid_state: GtidState,
+    /// End of the last whole transaction before the new file was started.
+    pub end: Option<LogPos>,
+    /// The file the writer now appends to.
+    pub new_file: String,
+}
+
+/// A transaction to append: its events in execution order, without GTID and XID (the writer adds them).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct TxnEvents {
+    /// DDL: logged as a standalone GTID (flags 0x29) + the statement, without XID.
+    pub is_ddl: bool,
+    /// (header timestamp, body) of each event: context events (INTVAR, RAND, USER_VAR) and QUERYs.
+    pub events: Vec<(u32, EventBody)>,
+}
+
+/// Where a transaction was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Its GTID.
+    pub gtid: Gtid,
+    /// The file it is in.
+    pub file: String,
+    /// Offset of its GTID event.
+    pub start_pos: u64,
+    /// Offset just past its last event.
+    pub end_pos: u64,
+}
+
+/// The binlog writer. Cheap to clone (all clones share one log); `Send + Sync`.
+#[derive(Clone)]
+pub struct BinlogWriter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: BinlogConfig,
+    files: FileSet,
+    state: Mutex<WriteState>,
+    group: Mutex<GroupState>,
+    group_cv: Condvar,
+    durable_tx: watch::Sender<LogPos>,
+    holds: Mutex<BTreeMap<u64, (String, String)>>,
+    next_hold: AtomicU64,
+    fsyncs: AtomicU64,
+}
+
+struct WriteState {
+    file: Arc<File>,
+    name: String,
+    pos: u64,
+    gtids: GtidState,
+    next_seq: u64,
+    next_xid: u64,
+    index: Vec<String>,
+    poisoned: Option<String>,
+    closed: bool,
+    unsynced: u32,
+    buf: Vec<u8>,
+    fault_after: Option<usize>,
+}
+
+struct GroupState {
+    durable: LogPos,
+    leader: bool,
+    error: Option<String>,
+}
+
+fn now_secs() -> u32 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
+}
+
+fn io_at(path: &std::path::Path) -> impl Fn(io::Error) -> Error + '_ {
+    move |e| Error::Io(format!("{}: {e}", path.display()))
+}
+
+impl BinlogWriter {
+    /// Opens (or creates) the binlog in `cfg.dir`: recovers the tail of the last file, then starts a
+    /// new file whose FORMAT_DESCRIPTION carries a non-zero create time, as MariaDB does at startup.
+    pub fn open(cfg: BinlogConfig) -> Result<(BinlogWriter, RecoveryReport)> {
+        cfg.validate()?;
+        fs::create_dir_all(&cfg.dir).map_err(io_at(&cfg.dir))?;
+        let files = FileSet::new(&cfg.dir, &cfg.basename)?;
+        let (mut index, mut report, next_xid) = recover(&files, true)?;
+        let state = report.gtid_state.clone();
+        let name = match index.last() {
+            Some(last) => files.next_name(last),
+            None => files.name(1),
+        };
+        let now = now_secs();
+        let header = encode_file_header(
+            &cfg.server_version,
+            cfg.server_id,
+            now,
+            now.max(1),
+            flags::BINLOG_IN_USE,
+            Some(&state),
+        );
+        let (file, pos) = files.create_file(&name, &header)?;
+        index.push(name.clone());
+        files.write_index(&index)?;
+        report.new_file = name.clone();
+        tracing::info!(file = %name, cut = report.bytes_cut, state = %state, "binlog opened");
+        let next_seq = state.get(cfg.domain_id).map_or(1, |g| g.seq_no + 1);
+        let durable = LogPos::new(name.clone(), pos);
+        let (durable_tx, _) = watch::channel(durable.clone());
+        let inner = Inner {
+            files,
+            state: Mutex::new(WriteState {
+                file: Arc::new(file),
+                name,
+                pos,
+                gtids: state,
+                next_seq,
+                next_xid,
+                index,
+                poisoned: None,
+                closed: false,
+                unsynced: 0,
+                buf: Vec::with_capacity(4096),
+                fault_after: None,
+            }),
+            group: Mutex::new(GroupState { durable, leader: false, error: None }),
+            group_cv: Condvar::new(),
+            durable_tx,
+            holds: Mutex::new(BTreeMap::new()),
+            next_hold: AtomicU64::new(1),
+            fsyncs: AtomicU64::new(0),
+            cfg,
+        };
+        let writer = BinlogWriter { inner: Arc::new(inner) };
+        if let Err(e) = writer.purge_expired() {
+            tracing::warn!(cause = %e, "binlog expiry at open failed");
+        }
+        Ok((writer, report))
+    }
+
+    /// The configuration the writer was opened with.
+    pub fn config(&self) -> &BinlogConfig {
+        &self.inner.cfg
+    }
+
+    /// Appends one transaction: GTID (next sequence number of our domain), its events, and for DML an
+    /// XID, in one write. Rotates afterwards if the file reached `max_binlog_size`. The transaction is
+    /// in the file (not necessarily durable) when this returns; call [`BinlogWriter::sync`] to wait for
+    /// durability.
+    pub fn append(&self, txn: &TxnEvents) -> Result<Appended> {
+        validate_txn(txn)?;
+        let inner = &self.inner;
+        let mut st = inner.lock_state();
+        st.check_writable()?;
+        let gtid = Gtid {
+            domain_id: inner.cfg.domain_id,
+            server_id: inner.cfg.server_id,
+            seq_no: st.next_seq,
+        };
+        let start = st.pos;
+        let xid = st.next_xid;
+        let mut buf = std::mem::take(&mut st.buf);
+        buf.clear();
+        encode_txn(&mut buf, &inner.cfg, txn, gtid, xid, start);
+        let end = start + buf.len() as u64;
+        if end > u32::MAX as u64 {
+            st.buf = buf;
+            return Err(Error::InvalidInput(format!(
+                "transaction of {} bytes does not fit the binlog file",
+                end - start
+            )));
+        }
+        let res = st.write_txn(&buf, start, &inner.files);
+        st.buf = buf;
+        res?;
+        st.pos = end;
+        st.next_seq += 1;
+        if !txn.is_ddl {
+            st.next_xid += 1;
+        }
+        st.gtids.update(gtid);
+        let appended = Appended { gtid, file: st.name.clone(), start_pos: start, end_pos: end };
+        match inner.cfg.sync_binlog {
+            1 => {}
+            n => {
+                st.unsynced += 1;
+                if n > 1 && st.unsynced >= n {
+                    st.unsynced = 0;
+                    if let Err(e) = st.file.sync_data() {
+                        let msg = format!("fsync of {} failed: {e}", st.name);
+                        drop(st);
+                        return Err(inner.poison(msg));
+                    }
+                    inner.fsyncs.fetch_add(1, Ordering::Relaxed);
+                }
+                inner.mark_durable(LogPos::new(st.name.clone(), end));
+            }
+        }
+        if st.pos >= inner.cfg.max_binlog_size {
+            inner.rotate_locked(&mut st)?;
+            drop(st);
+            self.expire_after_rotation();
+        }
+        Ok(appended)
+    }
+
+    /// Waits until an fsync covers `appended` (sync_binlog = 1; returns at once otherwise). Concurrent
+    /// callers share one fsync: one of them syncs everything written so far, the others wait for it.
+    pub fn sync(&self, appended: &Appended) -> Result<()> {
+        if self.inner.cfg.sync_binlog != 1 {
+            return Ok(());
+        }
+        self.inner.sync_to(&LogPos::new(appended.file.clone(), appended.end_pos))
+    }
+
+    /// The durable end of the log (file, offset), updated after each fsync (sync_binlog = 1) or each
+    /// append (otherwise). Dump streams wait on it and read up to it.
+    pub fn durable(&self) -> watch::Receiver<LogPos> {
+        self.inner.durable_tx.subscribe()
+    }
+
+    /// The current durable position.
+    pub fn durable_pos(&self) -> LogPos {
+        self.inner.lock_group().durable.clone()
+    }
+
+    /// Number of fsyncs of binlog data made by appends and syncs since open (rotation not counted).
+    pub fn fsync_count(&self) -> u64 {
+        self.inner.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// Closes the current file and continues in a new one (FLUSH BINARY LOGS).
+    pub fn flush_logs(&self) -> Result<()> {
+        let mut st = self.inner.lock_state();
+        st.check_writable()?;
+        self.inner.rotate_locked(&mut st)?;
+        drop(st);
+        self.expire_after_rotation();
+        Ok(())
+    }
+
+    fn expire_after_rotation(&self) {
+        if let Err(e) = self.purge_expired() {
+            tracing::warn!(cause = %e, "binlog expiry after rotation failed");
+        }
+    }
+
+    /// Clean shutdown: writes STOP, fsyncs and clears BINLOG_IN_USE. Further appends fail.
+    pub fn close(&self) -> Result<()> {
+        let inner = &self.inner;
+        let mut st = inner.lock_state();
+        if st.closed {
+            return Ok(());
+        }
+        st.closed = true;
+        if let Some(p) = &st.poisoned {
+            return Err(Error::Io(format!("binlog closed after a write error: {p}")));
+        }
+        let mut buf = Vec::new();
+        let mut stop = Event::new(now_secs(), inner.cfg.server_id, 0, 0, EventBody::Stop);
+        stop.header.log_pos = (st.pos + (HEADER_LEN + event::CRC_LEN) as u64) as u32;
+        stop.encode_into(&mut buf);
+        let path = inner.files.path(&st.name);
+        let res = (|| {
+            (&*st.file).write_all(&buf)?;
+            set_in_use(&st.file, false)?;
+            st.file.sync_data()
+        })();
+        if let Err(e) = res {
+            let msg = format!("closing {}: {e}", path.display());
+            drop(st);
+            return Err(inner.poison(msg));
+        }
+        st.pos += buf.len() as u64;
+        inner.mark_durable(LogPos::new(st.name.clone(), st.pos));
+        tracing::info!(file = %st.name, pos = st.pos, "binlog closed");
+        Ok(())
+    }
+
+    /// The files of the log with their sizes, oldest first (SHOW BINARY LOGS).
+    pub fn files(&self) -> Result<Vec<(String, u64)>> {
+        let index = self.inner.lock_state().index.clone();
+        index
+            .into_iter()
+            .map(|name| {
+                let path = self.inner.files.path(&name);
+                let len = fs::metadata(&path).map_err(io_at(&path))?.len();
+                Ok((name, len))
+            })
+            .collect()
+    }
+
+    /// Current file, end offset and GTID state (SHOW BINARY LOG STATUS / gtid_binlog_pos).
+    pub fn status(&self) -> (String, u64, GtidState) {
+        let st = self.inner.lock_state();
+        (st.name.clone(), st.pos, st.gtids.clone())
+    }
+
+    /// Directory and basename, for readers: `LogReader::open(w.dir(), w.basename(), ..)`.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.inner.cfg.dir
+    }
+
+    /// The file base name.
+    pub fn basename(&self) -> &str {
+        &self.inner.cfg.basename
+    }
+
+    /// Registers a connected replica that still needs `file` and everything after it. Purge refuses
+    /// to delete such files (naming the replica) unless forced. Dropping the hold unregisters it.
+    pub fn hold(&self, replica: &str, file: &str) -> ReplicaHold {
+        let id = self.inner.next_hold.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .holds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, (replica.to_string(), file.to_string()));
+        ReplicaHold { inner: self.inner.clone(), id }
+    }
+
+    /// Deletes every file before `name` (PURGE BINARY LOGS TO). Refuses when a replica holds one of
+    /// them, unless `force`. Returns the deleted names.
+    pub fn purge_to(&self, name: &str, force: bool) -> Result<Vec<String>> {
+        let inner = &self.inner;
+        let mut st = inner.lock_state();
+        let Some(cut) = st.index.iter().position(|n| n == name) else {
+            return Err(Error::sql(
+                1373,
+                "HY000",
+                format!("Target log not found in binlog index: {name}"),
+            ));
+        };
+        if !force {
+            let holds = inner.holds.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((replica, file)) =
+                holds.values().find(|(_, f)| file_seq_cmp(f, name).is_lt())
+            {
+                return Err(Error::sql(
+                    1378,
+                    "HY000",
+                    format!("binlog file {file} is still needed by replica {replica}; not purged (use force)"),
+                ));
+            }
+        }
+        let doomed: Vec<String> = st.index.drain(..cut).collect();
+        if doomed.is_empty() {
+            return Ok(doomed);
+        }
+        inner.files.write_index(&st.index)?;
+        for name in &doomed {
+            let path = inner.files.path(name);
+            if let Err(e) = fs::remove_file(&path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!(file = %path.display(), cause = %e, "purged binlog file not deleted");
+                }
+            }
+        }
+        tracing::info!(files = ?doomed, "binlog files purged");
+        Ok(doomed)
+    }
+
+    /// Deletes the files last modified before `unix_ts` (PURGE BINARY LOGS BEFORE), oldest first, never
+    /// the current file. Same replica rule as [`BinlogWriter::purge_to`].
+    pub fn purge_before(&self, unix_ts: u64, force: bool) -> Result<Vec<String>> {
+        let target = self.first_newer_than(unix_ts)?;
+        match target {
+            Some(name) => self.purge_to(&name, force),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Applies `binlog_expire_logs_seconds`: deletes files older than that, stopping before the oldest
+    /// file a replica holds. Called at open and after each rotation.
+    pub fn purge_expired(&self) -> Result<Vec<String>> {
+        let secs = self.inner.cfg.binlog_expire_logs_seconds;
+        if secs == 0 {
+            return Ok(Vec::new());
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let Some(mut target) = self.first_newer_than(now.saturating_sub(secs))? else {
+            return Ok(Vec::new());
+        };
+        let holds = self.inner.holds.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(oldest) =
+            holds.values().map(|(_, f)| f.clone()).min_by(|a, b| file_seq_cmp(a, b))
+        {
+            if file_seq_cmp(&oldest, &target).is_lt() {
+                target = oldest;
+            }
+        }
+        drop(holds);
+        self.purge_to(&target, false)
+    }
+
+    /// The first file (in index order) modified at or after `unix_ts`, or the current file.
+    fn first_newer_than(&self, unix_ts: u64) -> Result<Option<String>> {
+        let index = self.inner.lock_state().index.clone();
+        for name in &index[..index.len().saturating_sub(1)] {
+            let path = self.inner.files.path(name);
+            let mtime = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .map_err(io_at(&path))?
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            if mtime >= unix_ts {
+                return Ok(Some(name.clone()));
+            }
+        }
+        Ok(index.last().cloned())
+    }
+
+    /// Test hook: the next append writes only `bytes` bytes of its transaction and then fails with an
+    /// I/O error, as a full disk would.
+    #[doc(hidden)]
+    pub fn inject_write_fault(&self, bytes: usize) {
+        self.inner.lock_state().fault_after = Some(bytes);
+    }
+}
+
+/// A replica's claim on binlog files, from [`BinlogWriter::hold`]; released on drop.
+pub struct ReplicaHold {
+    inner: Arc<Inner>,
+    id: u64,
+}
+
+impl ReplicaHold {
+    /// The replica now needs only `file` and later files.
+    pub fn set_file(&self, file: &str) {
+        if let Some(h) =
+            self.inner.holds.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.id)
+        {
+            h.1 = file.to_string();
+        }
+    }
+}
+
+impl Drop for ReplicaHold {
+    fn drop(&mut self) {
+        self.inner.holds.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
+}
+
+impl Inner {
+    fn lock_state(&self) -> MutexGuard<'_, WriteState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_group(&self) -> MutexGuard<'_, GroupState> {
+        self.group.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Raises the durable position to `pos` (never lowers it), publishes it and wakes waiters.
+    fn mark_durable(&self, pos: LogPos) {
+        let mut g = self.lock_group();
+        if pos > g.durable {
+            g.durable = pos.clone();
+            self.durable_tx.send_replace(pos);
+        }
+        self.group_cv.notify_all();
+    }
+
+    /// Marks the writer failed: appends and syncs fail until it is reopened.
+    fn poison(&self, msg: String) -> Error {
+        tracing::error!(cause = %msg, "binlog write failed; binlog refuses appends until reopened");
+        {
+            let mut g = self.lock_group();
+            g.error.get_or_insert_with(|| msg.clone());
+            self.group_cv.notify_all();
+        }
+        self.lock_state().poisoned.get_or_insert_with(|| msg.clone());
+        Error::Io(msg)
+    }
+
+    fn sync_to(&self, target: &LogPos) -> Result<()> {
+        let mut g = self.lock_group();
+        loop {
+            if g.durable >= *target {
+                return Ok(());
+            }
+            if let Some(e) = &g.error {
+                return Err(Error::Io(format!("binlog not durable: {e}")));
+            }
+            if g.leader {
+                g = self.group_cv.wait(g).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            g.leader = true;
+            drop(g);
+            let (file, upto) = {
+                let st = self.lock_state();
+                (st.file.clone(), LogPos::new(st.name.clone(), st.pos))
+            };
+            let res = file.sync_data();
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            g = self.lock_group();
+            g.leader = false;
+            match res {
+                Ok(()) => {
+                    if upto > g.durable {
+                        g.durable = upto.clone();
+                        self.durable_tx.send_replace(upto);
+                    }
+                    self.group_cv.notify_all();
+                }
+                Err(e) => {
+                    drop(g);
+                    let msg = format!("fsync of {} failed: {e}", upto.file);
+                    return Err(self.poison(msg));
+                }
+            }
+        }
+    }
+
+    /// Ends the current file with ROTATE and starts the next one. Holds the state lock throughout.
+    fn rotate_locked(&self, st: &mut WriteState) -> Result<()> {
+        let next = self.files.next_name(&st.name);
+        let now = now_secs();
+        let mut buf = Vec::new();
+        let mut rotate = Event::new(
+            now,
+            self.cfg.server_id,
+            0,
+            0,
+            EventBody::Rotate { position: 4, next_file: next.clone() },
+        );
+        rotate.header.log_pos = (st.pos + rotate.encode().len() as u64) as u32;
+        rotate.encode_into(&mut buf);
+        let old_path = self.files.path(&st.name);
+        let res = (|| {
+            (&*st.file).write_all(&buf)?;
+            set_in_use(&st.file, false)?;
+            st.file.sync_data()
+        })();
+        if let Err(e) = res {
+            return Err(self.poison_locked(st, format!("rotating {}: {e}", old_path.display())));
+        }
+        st.pos += buf.len() as u64;
+        self.mark_durable(LogPos::new(st.name.clone(), st.pos));
+        let header = encode_file_header(
+            &self.cfg.server_version,
+            self.cfg.server_id,
+            now,
+            0,
+            flags::BINLOG_IN_USE,
+            Some(&st.gtids),
+        );
+        let created = self.files.create_file(&next, &header).and_then(|(file, pos)| {
+            let mut index = st.index.clone();
+            index.push(next.clone());
+            self.files.write_index(&index)?;
+            Ok((file, pos, index))
+        });
+        let (file, pos, index) = match created {
+            Ok(c) => c,
+            Err(e) => return Err(self.poison_locked(st, format!("creating {next}: {e}"))),
+        };
+        st.file = Arc::new(file);
+        st.name = next;
+        st.pos = pos;
+        st.index = index;
+        st.unsynced = 0;
+        self.mark_durable(LogPos::new(st.name.clone(), st.pos));
+        tracing::info!(file = %st.name, "binlog rotated");
+        Ok(())
+    }
+
+    fn poison_locked(&self, st: &mut WriteState, msg: String) -> Error {
+        tracing::error!(cause = %msg, "binlog write failed; binlog refuses appends until reopened");
+        st.poisoned.get_or_insert_with(|| msg.clone());
+        let mut g = self.lock_group();
+        g.error.get_or_insert_with(|| msg.clone());
+        self.group_cv.notify_all();
+        Error::Io(msg)
+    }
+}
+
+impl WriteState {
+    fn check_writable(&self) -> Result<()> {
+        if let Some(p) = &self.poisoned {
+            return Err(Error::Io(format!(
+                "binlog refuses appends after a write error (reopen it): {p}"
+            )));
+        }
+        if self.closed {
+            return Err(Error::Abort("binlog is closed".into()));
+        }
+        Ok(())
+    }
+
+    /// Writes one encoded transaction at `start`; on failure cuts the file back to `start`.
+    fn write_txn(&mut self, buf: &[u8], start: u64, files: &FileSet) -> Result<()> {
+        let res = match self.fault_after.take() {
+            Some(n) => {
+                let n = n.min(buf.len());
+                (&*self.file)
+                    .write_all(&buf[..n])
+                    .and(Err(io::Error::other("injected write fault")))
+            }
+            None => (&*self.file).write_all(buf),
+        };
+        let Err(e) = res else { return Ok(()) };
+        let path = files.path(&self.name);
+        let cut = self.file.set_len(start);
+        let msg = match cut {
+            Ok(()) => format!("writing {} at {start}: {e} (cut back to {start})", path.display()),
+            Err(c) => {
+                format!("writing {} at {start}: {e}; cutting back failed: {c}", path.display())
+            }
+        };
+        tracing::error!(cause = %msg, "binlog write failed; binlog refuses appends until reopened");
+        self.poisoned = Some(msg.clone());
+        Err(Error::Io(msg))
+    }
+}
+
+fn validate_txn(txn: &TxnEvents) -> Result<()> {
+    if txn.events.is_empty() {
+        return Err(Error::InvalidInput("transaction without events".into()));
+    }
+    for (_, body) in &txn.events {
+        if let Some(t) = body.type_code().filter(|t| is_framing_type(*t)) {
+            return Err(Error::InvalidInput(format!(
+                "{} events are written by the binlog writer, not passed in a transaction",
+                event::type_name(t)
+            )));
+        }
+        body.validate()?;
+    }
+    Ok(())
+}
+
+/// Encodes GTID + events (+ XID for DML) with log_pos values for a transaction starting at `start`.
+fn encode_txn(
+    out: &mut Vec<u8>,
+    cfg: &BinlogConfig,
+    txn: &TxnEvents,
+    gtid: Gtid,
+    xid: u64,
+    start: u64,
+) {
+    let first_ts = txn.events.first().map_or(0, |e| e.0);
+    let last_ts = txn.events.last().map_or(0, |e| e.0);
+    let flags2 = if txn.is_ddl { gtid_flags::FOR_DDL } else { gtid_flags::FOR_DML };
+    let gtid_body = EventBody::Gtid {
+        seq_no: gtid.seq_no,
+        domain_id: gtid.domain_id,
+        flags2,
+        commit_id: 0,
+        extra: vec![],
+    };
+    let push = |out: &mut Vec<u8>, ts: u32, hflags: u16, body: &EventBody| {
+        let at = out.len();
+        let ev = Event::new(ts, cfg.server_id, 0, hflags, body.clone());
+        ev.encode_into(out);
+        let end = (start + out.len() as u64) as u32;
+        out[at + 13..at + 17].copy_from_slice(&end.to_le_bytes());
+        let crc = event::compute_crc(&out[at..out.len() - event::CRC_LEN], false);
+        let n = out.len();
+        out[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    };
+    push(out, first_ts, flags::SUPPRESS_USE, &gtid_body);
+    for (ts, body) in &txn.events {
+        let hflags = match body {
+            EventBody::Query { db, .. } if db.is_empty() => flags::SUPPRESS_USE,
+            _ => 0,
+        };
+        push(out, *ts, hflags, body);
+    }
+    if !txn.is_ddl {
+        push(out, last_ts, 0, &EventBody::Xid(xid));
+    }
+}
+
+/// Recovery at open (`binlog`: files must start with a GTID_LIST): checks the last file, cuts a torn tail, clears BINLOG_IN_USE. Returns the index
+/// (without an unreadable last file, which is deleted), the report and the next XID.
+pub(crate) fn recover(files: &FileSet, binlog: bool) -> Result<(Vec<String>, RecoveryReport, u64)> {
+    let mut index = files.read_index()?;
+    let mut report = RecoveryReport::default();
+    let mut next_xid = 1;
+    while let Some(last) = index.last().cloned() {
+        let path = files.path(&last);
+        let scan = scan_file(&path)?;
+        report.checked_file.get_or_insert_with(|| last.clone());
+        // A binlog file whose GTID_LIST is missing (crash while writing the header) would lose the GTID
+        // state: drop it like a file without a header, if it holds no transaction.
+        let no_list = binlog && scan.gtid_list.is_none() && scan.groups.is_empty();
+        if !scan.header_ok || no_list {
+            // Not even a whole header (crash while creating it): drop the file, recover the previous one.
+            report.bytes_cut += scan.len;
+            report.reason.get_or_insert_with(|| {
+                scan.stop_reason.clone().unwrap_or_else(|| format!("{last}: no GTID_LIST"))
+            });
+            index.pop();
+            files.write_index(&index)?;
+            if let Err(e) = fs::remove_file(&path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    return Err(Error::Io(format!("{}: {e}", path.display())));
+                }
+            }
+            tracing::warn!(file = %last, "binlog file without a valid header removed at recovery");
+            continue;
+        }
+        report.was_in_use = scan.in_use;
+        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(io_at(&path))?;
+        if scan.valid_end < scan.len {
+            let cut = scan.len - scan.valid_end;
+            tracing::warn!(file = %last, cut, reason = ?scan.stop_reason, "binlog tail cut at recovery");
+            file.set_len(scan.valid_end).map_err(io_at(&path))?;
+            report.bytes_cut += cut;
+            if report.reason.is_none() {
+                report.reason = scan.stop_reason.clone();
+            }
+        }
+        set_in_use(&file, false).map_err(io_at(&path))?;
+        file.sync_data().map_err(io_at(&path))?;
+        report.gtid_state = scan.state.clone();
+        report.end = Some(LogPos::new(last.clone(), scan.valid_end));
+        next_xid = scan.max_xid.map_or(1, |x| x + 1);
+        break;
+    }
+    Ok((index, report, next_xid))
+}
