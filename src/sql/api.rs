@@ -30,7 +30,7 @@ pub enum Value {
 impl Value {
     /// The MySQL text-protocol form of the value (`None` for NULL), exactly as MariaDB prints it.
     pub fn to_text(&self) -> Option<Vec<u8>> {
-        todo!("sql helper")
+        super::value::value_to_text(self)
     }
 }
 
@@ -266,6 +266,22 @@ pub struct Session {
     pub(crate) txn: Option<crate::sql::TxnState>,
     /// Commits finished and not yet taken by the caller.
     pub(crate) ready: Vec<PendingCommit>,
+    /// Connection id (CONNECTION_ID(), pseudo_thread_id); the server sets it, `new()` picks a unique one.
+    pub connection_id: u32,
+    /// User name for USER() (default `root`).
+    pub user: String,
+    /// Client host for USER() (default `localhost`).
+    pub host: String,
+    /// RAND() generator state of the session (MySQL's thd->rand); a statement calling RAND() logs it.
+    pub rand_seeds: (u64, u64),
+    /// sql_mode as text (default MariaDB 10.11's).
+    pub sql_mode: String,
+    /// time_zone (`SYSTEM` = UTC on this server, or `+hh:mm`).
+    pub time_zone: String,
+    /// (character_set_client, collation_connection, collation_server) ids; 45 = utf8mb4_general_ci.
+    pub charset: (u16, u16, u16),
+    /// ROW_COUNT() of the previous statement.
+    pub row_count: i64,
 }
 
 /// Engine-private state of an open transaction (defined by the engine implementation).
@@ -282,7 +298,40 @@ pub struct TxnState {
 impl Session {
     /// A new session with MySQL's defaults (autocommit on, no database).
     pub fn new() -> Self {
-        Session { autocommit: true, ..Default::default() }
+        static NEXT_CONN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        Session {
+            autocommit: true,
+            connection_id: NEXT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            user: "root".into(),
+            host: "localhost".into(),
+            rand_seeds: (
+                rand::random::<u32>() as u64 % 0x3FFF_FFFF,
+                rand::random::<u32>() as u64 % 0x3FFF_FFFF,
+            ),
+            sql_mode: super::exec::DEFAULT_SQL_MODE.into(),
+            time_zone: "SYSTEM".into(),
+            charset: (45, 45, 45),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the session sql_mode from logged Q_SQL_MODE bits (replica).
+    pub fn set_sql_mode_bits(&mut self, bits: u64) {
+        self.sql_mode = super::exec::sql_mode_from_bits(bits);
+    }
+
+    /// The sql_mode bits of the session (for Q_SQL_MODE).
+    pub fn sql_mode_bits(&self) -> u64 {
+        super::exec::sql_mode_bits(&self.sql_mode).unwrap_or(0)
+    }
+
+    /// The session flags2 bits (for Q_FLAGS2): 0x80000 when autocommit is off.
+    pub fn flags2(&self) -> u32 {
+        if self.autocommit {
+            0
+        } else {
+            0x80000
+        }
     }
 
     /// True while a transaction is open (explicit BEGIN or autocommit off with pending statements).
@@ -311,75 +360,98 @@ pub struct Engine {
     pub(crate) inner: Arc<crate::sql::EngineInner>,
 }
 
-/// Engine internals (defined by the implementation).
-pub struct EngineInner {
-    /// The store.
-    pub db: sled::Db,
-}
-
 impl Engine {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<Engine> {
-        let _ = path;
-        todo!("sql helper")
+        let db = sled::Config::new().path(path).open()?;
+        Ok(Engine { inner: Arc::new(crate::sql::EngineInner::new(db)) })
     }
 
     /// Opens a throw-away in-memory store (tests, benchmarks).
     pub fn open_temporary() -> Result<Engine> {
-        todo!("sql helper")
+        let db = sled::Config::new().temporary(true).open()?;
+        Ok(Engine { inner: Arc::new(crate::sql::EngineInner::new(db)) })
     }
 
     /// Splits and parses SQL text (multi-statements, `/*! */` comments) into statements.
     /// A syntax error is `Error::Sql` 1064.
     pub fn parse(&self, sql: &str) -> Result<Vec<Stmt>> {
-        let _ = sql;
-        todo!("sql helper")
+        super::parse::parse(sql)
     }
 
     /// Executes one statement in a session. Writes go to the session's write set; finished transactions
     /// are queued in the session for [`Session::take_commits`]. A failing statement leaves no trace.
     /// The caller must hold the writer lock for kinds Write and Ddl (and for Commit of a transaction
     /// that has writes).
-    pub fn execute(&self, session: &mut Session, stmt: &Stmt, ctx: &ExecContext) -> Result<Outcome> {
-        let _ = (session, stmt, ctx);
-        todo!("sql helper")
+    pub fn execute(
+        &self,
+        session: &mut Session,
+        stmt: &Stmt,
+        ctx: &ExecContext,
+    ) -> Result<Outcome> {
+        super::session::execute(&self.inner, session, stmt, ctx)
     }
 
     /// Makes a committed-but-unapplied transaction visible to subsequent writers, under sequence number
     /// `seq` (strictly increasing; the binlog order). Must be called with the writer lock held.
     pub fn publish(&self, seq: u64, commit: &PendingCommit) {
-        let _ = (seq, commit);
-        todo!("sql helper")
+        self.inner.publish(seq, commit.writes.clone());
     }
 
     /// Applies every published transaction with sequence number <= `seq`, in order, to sled in one
     /// atomic batch together with `meta` (written under the reserved meta key space), then removes them
     /// from the published queue. Idempotent: already-applied sequence numbers are skipped.
     pub fn apply(&self, seq: u64, meta: &[MetaRecord]) -> Result<()> {
-        let _ = (seq, meta);
-        todo!("sql helper")
+        self.inner.apply(seq, meta)
     }
 
     /// Applies one transaction directly (replica SQL thread, recovery), with `meta`, in one atomic batch.
     pub fn apply_commit(&self, commit: &PendingCommit, meta: &[MetaRecord]) -> Result<()> {
-        let _ = (commit, meta);
-        todo!("sql helper")
+        self.inner.apply_sets(std::slice::from_ref(&commit.writes), meta)
     }
 
     /// Reads a meta record written by [`Engine::apply`] / [`Engine::apply_commit`] / [`Engine::put_meta`].
     pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let _ = key;
-        todo!("sql helper")
+        Ok(self.inner.db.get(super::store::meta_key(key))?.map(|v| v.to_vec()))
     }
 
     /// Writes meta records on their own (replica settings, positions outside a transaction).
     pub fn put_meta(&self, meta: &[MetaRecord]) -> Result<()> {
-        let _ = meta;
-        todo!("sql helper")
+        self.inner.apply_sets(&[], meta)
     }
 
     /// Flushes sled to disk (clean shutdown).
     pub fn flush(&self) -> Result<()> {
-        todo!("sql helper")
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Publishes a server-level variable (server_id, gtid_binlog_pos, gtid_current_pos, read_only,
+    /// version, ...) read by `SELECT @@name`, `@@global.name` and `SHOW VARIABLES`. Names are
+    /// case-insensitive.
+    pub fn set_global_var(&self, name: &str, value: Value) {
+        if let Ok(mut g) = self.inner.globals.write() {
+            g.insert(name.to_ascii_lowercase(), value);
+        }
+    }
+
+    /// Reads a server-level variable as `SELECT @@global.name` would.
+    pub fn global_var(&self, name: &str) -> Result<Value> {
+        super::vars::get_var(&self.inner, &Session::new(), name, true)
+    }
+
+    /// Convenience for tests and tools: parses `sql` and executes every statement with `ctx`, returning
+    /// the outcome of each (stops at the first error).
+    pub fn execute_sql(
+        &self,
+        session: &mut Session,
+        sql: &str,
+        ctx: &ExecContext,
+    ) -> Result<Vec<Outcome>> {
+        let mut out = vec![];
+        for st in self.parse(sql)? {
+            out.push(self.execute(session, &st, ctx)?);
+        }
+        Ok(out)
     }
 }

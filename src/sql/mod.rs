@@ -17,8 +17,29 @@
 //!
 //! Invariants: sled only ever holds applied (durable) transactions; a failed statement leaves nothing of
 //! itself in the session's write set; ROLLBACK leaves no trace.
-
-// The helper who owns this module fills in the submodules.
+//!
+//! Modules: [`parse`] (splitting, version comments, classification), `compile`/`expr` (expressions),
+//! `exec` (queries and DML, access paths), `ddl` (DDL, SET, SHOW), `session` (transactions and logging),
+//! `store` (layered reads, apply), `catalog` (key layout, table definitions), `value`/`decimal` (types),
+//! `rng` (MySQL's RAND), `checksum` (CHECKSUM TABLE), `vars` (system variables).
 
 mod api;
+mod catalog;
+mod checksum;
+mod compile;
+mod ddl;
+mod decimal;
+mod exec;
+mod expr;
+pub mod parse;
+mod rng;
+mod session;
+mod store;
+mod value;
+mod vars;
+
 pub use api::*;
+pub use exec::{sql_mode_bits, sql_mode_from_bits, DEFAULT_SQL_MODE};
+pub use rng::MyRnd;
+pub use store::EngineInner;
+pub use value::fmt_double;
