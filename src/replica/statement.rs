@@ -144,10 +144,6 @@ fn syntax(sql: &str) -> Error {
     )
 }
 
-fn is_word(t: Option<&Tok>, w: &str) -> bool {
-    matches!(t, Some(Tok::Word(x)) if x == w)
-}
-
 /// Parses `sql`; `Ok(None)` when it is not a replication statement.
 pub fn parse(sql: &str) -> Result<Option<ReplicaStatement>> {
     // Cheap pre-check on the first word so that ordinary statements are not tokenized.
