@@ -32,7 +32,8 @@ use crate::error::{Error, Result};
 use crate::log::event::{gtid_flags, intvar, Event, EventBody, UserVarValue as LogUserVar};
 use crate::log::gtid::Gtid;
 use crate::sql::{
-    Engine, ExecContext, MetaRecord, PendingCommit, Session, Stmt, StmtKind, UserVarValue, Value, WriteSet,
+    Engine, ExecContext, MetaRecord, PendingCommit, Session, Stmt, StmtKind, UserVarValue, Value,
+    WriteSet,
 };
 use std::sync::Arc;
 
@@ -65,7 +66,9 @@ impl TxnGroup {
     /// The group's GTID, from its GTID event (server id from that event's header).
     pub fn gtid(&self) -> Option<Gtid> {
         self.events.iter().find_map(|e| match &e.body {
-            EventBody::Gtid { seq_no, domain_id, .. } => Some(Gtid::new(*domain_id, e.header.server_id, *seq_no)),
+            EventBody::Gtid { seq_no, domain_id, .. } => {
+                Some(Gtid::new(*domain_id, e.header.server_id, *seq_no))
+            }
             _ => None,
         })
     }
@@ -139,7 +142,11 @@ impl TxnBuilder {
     pub fn push(&mut self, event: Event, size: u64) -> Pushed {
         match &event.body {
             EventBody::Gtid { flags2, .. } => {
-                let end = if flags2 & gtid_flags::STANDALONE != 0 { GroupEnd::Standalone } else { GroupEnd::Commit };
+                let end = if flags2 & gtid_flags::STANDALONE != 0 {
+                    GroupEnd::Standalone
+                } else {
+                    GroupEnd::Commit
+                };
                 let dropped = self.take_open();
                 self.open = Some((TxnGroup { events: vec![event], bytes: size }, end));
                 dropped.map_or(Pushed::Pending, Pushed::Discarded)
@@ -161,13 +168,16 @@ impl TxnBuilder {
                 if self.open.is_some() && word == Some(ControlWord::Begin) {
                     // A BEGIN right after a (non-standalone) GTID is part of the same group.
                     if let Some((group, _)) = &self.open {
-                        if group.events.len() == 1 && matches!(group.events[0].body, EventBody::Gtid { .. }) {
+                        if group.events.len() == 1
+                            && matches!(group.events[0].body, EventBody::Gtid { .. })
+                        {
                             self.push_open(event, size);
                             return Pushed::Pending;
                         }
                     }
                     let dropped = self.take_open();
-                    self.open = Some((TxnGroup { events: vec![event], bytes: size }, GroupEnd::Commit));
+                    self.open =
+                        Some((TxnGroup { events: vec![event], bytes: size }, GroupEnd::Commit));
                     return dropped.map_or(Pushed::Pending, Pushed::Discarded);
                 }
                 match self.open.as_ref().map(|(_, end)| *end) {
@@ -264,7 +274,11 @@ impl Applier {
     /// An applier over `engine`.
     pub fn new(engine: Engine) -> Result<Applier> {
         let one = |sql: &str| -> Result<Stmt> {
-            engine.parse(sql)?.into_iter().next().ok_or_else(|| Error::InvalidData(format!("cannot parse {sql}")))
+            engine
+                .parse(sql)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::InvalidData(format!("cannot parse {sql}")))
         };
         let (begin, commit, rollback) = (one("BEGIN")?, one("COMMIT")?, one("ROLLBACK")?);
         Ok(Applier { engine, begin, commit, rollback })
@@ -320,7 +334,11 @@ impl<'a> Run<'a> {
             EventBody::Intvar { kind, value } => match *kind {
                 intvar::INSERT_ID => self.ctx.insert_id = Some(*value),
                 intvar::LAST_INSERT_ID => self.ctx.last_insert_id = Some(*value),
-                other => return Err(Error::InvalidData(format!("INTVAR event with unknown subtype {other}"))),
+                other => {
+                    return Err(Error::InvalidData(format!(
+                        "INTVAR event with unknown subtype {other}"
+                    )))
+                }
             },
             EventBody::Rand { seed1, seed2 } => self.ctx.rand_seeds = Some((*seed1, *seed2)),
             EventBody::UserVar { name, value, charset, .. } => {
@@ -340,7 +358,9 @@ impl<'a> Run<'a> {
     }
 
     fn query(&mut self, event: &Event) -> Result<()> {
-        let EventBody::Query { db, status, sql, error_code, .. } = &event.body else { return Ok(()) };
+        let EventBody::Query { db, status, sql, error_code, .. } = &event.body else {
+            return Ok(());
+        };
         match control_word(sql) {
             Some(ControlWord::Begin) => {
                 if !self.session.in_transaction() {
@@ -359,8 +379,9 @@ impl<'a> Run<'a> {
             }
             None => {}
         }
-        let text = std::str::from_utf8(sql)
-            .map_err(|_| Error::sql(1300, "HY000", "Invalid utf8 character string in replicated statement"))?;
+        let text = std::str::from_utf8(sql).map_err(|_| {
+            Error::sql(1300, "HY000", "Invalid utf8 character string in replicated statement")
+        })?;
         self.session.current_db = (!db.is_empty()).then(|| db.clone());
         self.ctx.now_us =
             i64::from(event.header.timestamp) * 1_000_000 + i64::from(status.hrnow_us.unwrap_or(0));
@@ -402,7 +423,12 @@ impl<'a> Run<'a> {
             Some(commit) => self.applier.engine.apply_commit(&commit, meta)?,
             None => self.applier.engine.put_meta(meta)?,
         }
-        Ok(AppliedTxn { gtid: group.gtid(), end_log_pos: group.end_log_pos(), statements: self.statements, writes })
+        Ok(AppliedTxn {
+            gtid: group.gtid(),
+            end_log_pos: group.end_log_pos(),
+            statements: self.statements,
+            writes,
+        })
     }
 }
 
@@ -499,7 +525,12 @@ const SQL_MODE_NAMES: [(u64, &str); 35] = [
 
 /// The text form of a `sql_mode` bit set, as `SELECT @@sql_mode` shows it.
 pub fn sql_mode_text(mode: u64) -> String {
-    SQL_MODE_NAMES.iter().filter(|(bit, _)| mode & bit != 0).map(|(_, name)| *name).collect::<Vec<_>>().join(",")
+    SQL_MODE_NAMES
+        .iter()
+        .filter(|(bit, _)| mode & bit != 0)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Q_FLAGS2 bits.
@@ -533,7 +564,9 @@ fn apply_status(session: &mut Session, status: &crate::log::event::QueryStatus) 
 fn user_var_value(value: &LogUserVar, charset: u32) -> Result<UserVarValue> {
     Ok(match value {
         LogUserVar::Null => UserVarValue::Null,
-        LogUserVar::String(bytes) => UserVarValue::String(bytes.clone(), u16::try_from(charset).unwrap_or(45)),
+        LogUserVar::String(bytes) => {
+            UserVarValue::String(bytes.clone(), u16::try_from(charset).unwrap_or(45))
+        }
         LogUserVar::Real(v) => UserVarValue::Real(*v),
         LogUserVar::Int { value, unsigned } => UserVarValue::Int(*value, *unsigned),
         LogUserVar::Decimal { precision, scale, bytes } => {
@@ -555,7 +588,10 @@ pub fn decimal_from_bin(precision: u8, scale: u8, bytes: &[u8]) -> Result<String
     let (frac0, frac0x) = (scale / DIG_PER_DEC, scale % DIG_PER_DEC);
     let size = intg0 * 4 + DIG2BYTES[intg0x] + frac0 * 4 + DIG2BYTES[frac0x];
     if bytes.len() < size {
-        return Err(Error::InvalidData(format!("decimal({precision},{scale}) needs {size} bytes, got {}", bytes.len())));
+        return Err(Error::InvalidData(format!(
+            "decimal({precision},{scale}) needs {size} bytes, got {}",
+            bytes.len()
+        )));
     }
     let mut buf = bytes[..size].to_vec();
     let negative = buf[0] & 0x80 == 0;
@@ -620,14 +656,19 @@ mod tests {
     fn builder_cuts_gtid_groups() {
         let mut b = TxnBuilder::new();
         assert!(matches!(b.push(ev(1, 10, gtid(1, gtid_flags::FOR_DDL)), 10), Pushed::Pending));
-        let Pushed::Group(g) = b.push(ev(1, 20, query("CREATE TABLE t (a INT)")), 10) else { panic!() };
+        let Pushed::Group(g) = b.push(ev(1, 20, query("CREATE TABLE t (a INT)")), 10) else {
+            panic!()
+        };
         assert_eq!(g.events.len(), 2);
         assert_eq!(g.gtid(), Some(Gtid::new(0, 1, 1)));
         assert_eq!(g.end_log_pos(), 20);
         assert_eq!(g.bytes, 20);
 
         assert!(matches!(b.push(ev(1, 30, gtid(2, gtid_flags::FOR_DML)), 1), Pushed::Pending));
-        assert!(matches!(b.push(ev(1, 40, EventBody::Intvar { kind: 2, value: 5 }), 1), Pushed::Pending));
+        assert!(matches!(
+            b.push(ev(1, 40, EventBody::Intvar { kind: 2, value: 5 }), 1),
+            Pushed::Pending
+        ));
         assert!(matches!(b.push(ev(1, 50, query("INSERT INTO t VALUES (1)")), 1), Pushed::Pending));
         assert!(matches!(b.push(ev(1, 60, query("UPDATE t SET a = 2")), 1), Pushed::Pending));
         let Pushed::Group(g) = b.push(ev(1, 70, EventBody::Xid(9)), 1) else { panic!() };
@@ -641,8 +682,13 @@ mod tests {
         let fde = ev(0, 0, EventBody::format_description("10.11", 0));
         assert!(matches!(b.push(fde, 1), Pushed::Other(_)));
         // Autocommitted statement with context.
-        assert!(matches!(b.push(ev(1, 5, EventBody::Rand { seed1: 1, seed2: 2 }), 1), Pushed::Pending));
-        let Pushed::Group(g) = b.push(ev(1, 10, query("INSERT INTO t VALUES (RAND())")), 1) else { panic!() };
+        assert!(matches!(
+            b.push(ev(1, 5, EventBody::Rand { seed1: 1, seed2: 2 }), 1),
+            Pushed::Pending
+        ));
+        let Pushed::Group(g) = b.push(ev(1, 10, query("INSERT INTO t VALUES (RAND())")), 1) else {
+            panic!()
+        };
         assert_eq!(g.events.len(), 2);
         assert_eq!(g.gtid(), None);
         // BEGIN .. COMMIT.
@@ -660,7 +706,9 @@ mod tests {
         let mut b = TxnBuilder::new();
         b.push(ev(1, 10, gtid(5, gtid_flags::FOR_DML)), 1);
         b.push(ev(1, 20, query("INSERT INTO t VALUES (1)")), 1);
-        let Pushed::Discarded(d) = b.push(ev(1, 10, gtid(5, gtid_flags::FOR_DML)), 1) else { panic!() };
+        let Pushed::Discarded(d) = b.push(ev(1, 10, gtid(5, gtid_flags::FOR_DML)), 1) else {
+            panic!()
+        };
         assert_eq!(d.events.len(), 2);
         b.push(ev(1, 20, query("INSERT INTO t VALUES (1)")), 1);
         let Pushed::Group(g) = b.push(ev(1, 30, EventBody::Xid(1)), 1) else { panic!() };
@@ -717,7 +765,13 @@ mod tests {
         let dup = || Err(Error::sql(1062, "23000", "Duplicate entry"));
         assert!(check_outcome(dup(), 1062, "x").is_ok());
         assert_eq!(check_outcome(dup(), 0, "x").unwrap_err().to_mysql().0, 1062);
-        assert_eq!(check_outcome(Ok(()), 1062, "x").unwrap_err().to_mysql().0, ER_INCONSISTENT_ERROR);
-        assert_eq!(check_outcome(dup(), 1146, "x").unwrap_err().to_mysql().0, ER_INCONSISTENT_ERROR);
+        assert_eq!(
+            check_outcome(Ok(()), 1062, "x").unwrap_err().to_mysql().0,
+            ER_INCONSISTENT_ERROR
+        );
+        assert_eq!(
+            check_outcome(dup(), 1146, "x").unwrap_err().to_mysql().0,
+            ER_INCONSISTENT_ERROR
+        );
     }
 }

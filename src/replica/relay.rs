@@ -97,7 +97,8 @@ impl RelayLog {
     }
 
     fn create(&self, name: &str) -> Result<(File, u64)> {
-        let header = encode_file_header(RELAY_SERVER_VERSION, self.server_id, now_secs(), 0, 0, None);
+        let header =
+            encode_file_header(RELAY_SERVER_VERSION, self.server_id, now_secs(), 0, 0, None);
         self.files.create_file(name, &header)
     }
 

@@ -85,7 +85,11 @@ impl SourceSettings {
             ));
         }
         if !matches!(self.use_gtid.as_str(), "slave_pos" | "current_pos" | "no") {
-            return Err(Error::sql(1210, "HY000", format!("Incorrect arguments to MASTER_USE_GTID: {}", self.use_gtid)));
+            return Err(Error::sql(
+                1210,
+                "HY000",
+                format!("Incorrect arguments to MASTER_USE_GTID: {}", self.use_gtid),
+            ));
         }
         Ok(())
     }
@@ -152,11 +156,17 @@ impl ReplicaConfig {
     /// Parses `HOST:PORT` (a missing port means 3306).
     pub fn parse_source(text: &str) -> Result<(String, u16)> {
         let (host, port) = match text.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse().map_err(|_| Error::InvalidInput(format!("invalid source port in {text:?}")))?),
+            Some((h, p)) => (
+                h,
+                p.parse()
+                    .map_err(|_| Error::InvalidInput(format!("invalid source port in {text:?}")))?,
+            ),
             None => (text, 3306),
         };
         if host.is_empty() {
-            return Err(Error::InvalidInput(format!("invalid source {text:?}: expected HOST:PORT")));
+            return Err(Error::InvalidInput(format!(
+                "invalid source {text:?}: expected HOST:PORT"
+            )));
         }
         Ok((host.trim_start_matches('[').trim_end_matches(']').to_string(), port))
     }
@@ -168,7 +178,10 @@ mod tests {
 
     #[test]
     fn parse_source() {
-        assert_eq!(ReplicaConfig::parse_source("127.0.0.1:3307").unwrap(), ("127.0.0.1".into(), 3307));
+        assert_eq!(
+            ReplicaConfig::parse_source("127.0.0.1:3307").unwrap(),
+            ("127.0.0.1".into(), 3307)
+        );
         assert_eq!(ReplicaConfig::parse_source("db").unwrap(), ("db".into(), 3306));
         assert!(ReplicaConfig::parse_source(":3306").is_err());
         assert!(ReplicaConfig::parse_source("h:x").is_err());

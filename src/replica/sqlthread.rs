@@ -47,7 +47,8 @@ pub fn load_position(engine: &Engine) -> Result<(GtidState, ExecPos)> {
         None => GtidState::new(),
     };
     let exec = match engine.get_meta(EXEC_POS_KEY)? {
-        Some(b) => serde_json::from_slice(&b).map_err(|e| Error::InvalidData(format!("stored exec position: {e}")))?,
+        Some(b) => serde_json::from_slice(&b)
+            .map_err(|e| Error::InvalidData(format!("stored exec position: {e}")))?,
         None => ExecPos::default(),
     };
     Ok((gtid, exec))
@@ -56,7 +57,10 @@ pub fn load_position(engine: &Engine) -> Result<(GtidState, ExecPos)> {
 /// The meta records for a new applied position.
 pub fn position_meta(gtid: &GtidState, exec: &ExecPos) -> Vec<MetaRecord> {
     let exec_json = serde_json::to_vec(exec).unwrap_or_default();
-    vec![(GTID_SLAVE_POS_KEY.to_string(), gtid.to_string().into_bytes()), (EXEC_POS_KEY.to_string(), exec_json)]
+    vec![
+        (GTID_SLAVE_POS_KEY.to_string(), gtid.to_string().into_bytes()),
+        (EXEC_POS_KEY.to_string(), exec_json),
+    ]
 }
 
 /// The SQL thread's state machine.
@@ -74,7 +78,14 @@ impl SqlCore {
     pub fn new(applier: Applier, own_server_id: u32) -> Result<SqlCore> {
         let (gtid_pos, exec) = load_position(applier.engine())?;
         let master_file = exec.file.clone();
-        Ok(SqlCore { applier, own_server_id, builder: TxnBuilder::new(), master_file, gtid_pos, exec })
+        Ok(SqlCore {
+            applier,
+            own_server_id,
+            builder: TxnBuilder::new(),
+            master_file,
+            gtid_pos,
+            exec,
+        })
     }
 
     /// The applied GTID state.
@@ -104,12 +115,34 @@ impl SqlCore {
 
     /// Feeds one event. `skip` is asked once per complete group that would be applied and returns true
     /// to skip it (sql_slave_skip_counter). An apply error leaves the position unchanged.
-    pub fn step(&mut self, event: Event, size: u64, skip: &mut dyn FnMut() -> bool) -> Result<Step> {
+    pub fn step(
+        &mut self,
+        event: Event,
+        size: u64,
+        skip: &mut dyn FnMut() -> bool,
+    ) -> Result<Step> {
         match self.builder.push(event, size) {
             Pushed::Pending => Ok(Step::Nothing),
             Pushed::Other(ev) => {
-                if let EventBody::Rotate { next_file, .. } = &ev.body {
-                    self.master_file = next_file.clone();
+                // Events outside groups are "executed" by moving the position, as MariaDB does.
+                let in_group = self.builder.in_group();
+                match &ev.body {
+                    EventBody::Rotate { next_file, position } => {
+                        self.master_file = next_file.clone();
+                        if !in_group {
+                            self.exec = ExecPos { file: next_file.clone(), pos: *position };
+                        }
+                    }
+                    _ if !in_group
+                        && ev.header.log_pos != 0
+                        && ev.header.server_id != self.own_server_id =>
+                    {
+                        self.exec = ExecPos {
+                            file: self.master_file.clone(),
+                            pos: u64::from(ev.header.log_pos),
+                        };
+                    }
+                    _ => {}
                 }
                 Ok(Step::Nothing)
             }
@@ -164,7 +197,12 @@ pub struct ApplyReport {
 
 /// Applies every complete group of the log files `dir/<basename>.index` lists (binlogs or relay logs),
 /// as the SQL thread would. Stops at the first error.
-pub fn apply_log_files(applier: &Applier, dir: &Path, basename: &str, own_server_id: u32) -> Result<ApplyReport> {
+pub fn apply_log_files(
+    applier: &Applier,
+    dir: &Path,
+    basename: &str,
+    own_server_id: u32,
+) -> Result<ApplyReport> {
     let mut core = SqlCore::new(applier.clone(), own_server_id)?;
     let mut reader = LogReader::open(dir, basename, "", 4)?;
     if core.exec.file.is_empty() {
@@ -250,7 +288,8 @@ fn run_inner(shared: &Shared, stop: &AtomicBool) -> Result<()> {
                 }
             }
             Ok(None) => {
-                shared.live().sql_state = "Slave has read all relay log; waiting for more updates".into();
+                shared.live().sql_state =
+                    "Slave has read all relay log; waiting for more updates".into();
                 relay.wait_change(&end, cur.generation, IDLE_WAIT);
             }
             Err(e @ (Error::InvalidData(_) | Error::LogPurged(_) | Error::PositionNotFound(_))) => {
@@ -280,7 +319,12 @@ fn run_inner(shared: &Shared, stop: &AtomicBool) -> Result<()> {
 }
 
 /// Feeds one relay event to the core and publishes the result; returns true at a group boundary.
-fn handle_event(shared: &Shared, core: &mut SqlCore, cur: &mut Cursor, raw: RawLogEvent) -> Result<bool> {
+fn handle_event(
+    shared: &Shared,
+    core: &mut SqlCore,
+    cur: &mut Cursor,
+    raw: RawLogEvent,
+) -> Result<bool> {
     let size = raw.bytes.len() as u64;
     let pos = LogPos::new(raw.file.clone(), raw.end_pos());
     {
@@ -295,12 +339,21 @@ fn handle_event(shared: &Shared, core: &mut SqlCore, cur: &mut Cursor, raw: RawL
         Error::sql(
             code,
             &state,
-            format!("Error '{message}' on event group after {} at {}:{}", core.gtid_pos(), at.file, at.pos),
+            format!(
+                "Error '{message}' on event group after {} at {}:{}",
+                core.gtid_pos(),
+                at.file,
+                at.pos
+            ),
         )
     })?;
     let boundary = !core.in_group();
     match step {
-        Step::Nothing | Step::Discarded(_) => {}
+        Step::Nothing | Step::Discarded(_) => {
+            if boundary {
+                shared.live().exec = core.exec_pos().clone();
+            }
+        }
         Step::Applied(_) | Step::Skipped(_) | Step::AlreadyApplied(_) => {
             cur.refetches = 0;
             let mut live = shared.live();

@@ -148,7 +148,10 @@ fn syntax(sql: &str) -> Error {
 pub fn parse(sql: &str) -> Result<Option<ReplicaStatement>> {
     // Cheap pre-check on the first word so that ordinary statements are not tokenized.
     let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
-    if !["CHANGE", "START", "STOP", "RESET", "SHOW", "SET"].iter().any(|w| first.eq_ignore_ascii_case(w)) {
+    if !["CHANGE", "START", "STOP", "RESET", "SHOW", "SET"]
+        .iter()
+        .any(|w| first.eq_ignore_ascii_case(w))
+    {
         return Ok(None);
     }
     let Ok(toks) = tokenize(sql) else { return Ok(None) };
@@ -158,12 +161,18 @@ pub fn parse(sql: &str) -> Result<Option<ReplicaStatement>> {
     };
     let replica_word = |i: usize| matches!(word(i), "SLAVE" | "REPLICA");
     match word(0) {
-        "CHANGE" if word(1) == "MASTER" && word(2) == "TO" => parse_change(sql, &toks[3..]).map(Some),
+        "CHANGE" if word(1) == "MASTER" && word(2) == "TO" => {
+            parse_change(sql, &toks[3..]).map(Some)
+        }
         "CHANGE" if word(1) == "REPLICATION" && word(2) == "SOURCE" && word(3) == "TO" => {
             parse_change(sql, &toks[4..]).map(Some)
         }
-        "START" if replica_word(1) => parse_threads(sql, &toks[2..]).map(|t| Some(ReplicaStatement::Start(t))),
-        "STOP" if replica_word(1) => parse_threads(sql, &toks[2..]).map(|t| Some(ReplicaStatement::Stop(t))),
+        "START" if replica_word(1) => {
+            parse_threads(sql, &toks[2..]).map(|t| Some(ReplicaStatement::Start(t)))
+        }
+        "STOP" if replica_word(1) => {
+            parse_threads(sql, &toks[2..]).map(|t| Some(ReplicaStatement::Stop(t)))
+        }
         "RESET" if replica_word(1) => match &toks[2..] {
             [] => Ok(Some(ReplicaStatement::Reset { all: false })),
             [Tok::Word(w)] if w == "ALL" => Ok(Some(ReplicaStatement::Reset { all: true })),
@@ -195,7 +204,11 @@ fn parse_threads(sql: &str, toks: &[Tok]) -> Result<Threads> {
 
 fn parse_skip_counter(sql: &str, toks: &[Tok]) -> Result<Option<ReplicaStatement>> {
     let rest = match toks {
-        [Tok::Word(g), Tok::Word(v), rest @ ..] if g == "GLOBAL" && v == "SQL_SLAVE_SKIP_COUNTER" => rest,
+        [Tok::Word(g), Tok::Word(v), rest @ ..]
+            if g == "GLOBAL" && v == "SQL_SLAVE_SKIP_COUNTER" =>
+        {
+            rest
+        }
         [Tok::Word(v), rest @ ..] if v == "@@GLOBAL.SQL_SLAVE_SKIP_COUNTER" => rest,
         _ => return Ok(None),
     };
@@ -215,7 +228,8 @@ fn parse_change(sql: &str, toks: &[Tok]) -> Result<ReplicaStatement> {
             return Err(syntax(sql));
         };
         let value = toks.get(i + 2).ok_or_else(|| syntax(sql))?;
-        let name = name.strip_prefix("MASTER_").or_else(|| name.strip_prefix("SOURCE_")).unwrap_or(name);
+        let name =
+            name.strip_prefix("MASTER_").or_else(|| name.strip_prefix("SOURCE_")).unwrap_or(name);
         let text = || match value {
             Tok::Str(s) => Ok(s.clone()),
             _ => Err(syntax(sql)),
@@ -239,12 +253,16 @@ fn parse_change(sql: &str, toks: &[Tok]) -> Result<ReplicaStatement> {
                 Tok::Word(w) => ChangeOption::UseGtid(w.to_ascii_lowercase()),
                 _ => return Err(syntax(sql)),
             },
-            "AUTO_POSITION" => ChangeOption::UseGtid(if num()? == 1 { "slave_pos" } else { "no" }.into()),
+            "AUTO_POSITION" => {
+                ChangeOption::UseGtid(if num()? == 1 { "slave_pos" } else { "no" }.into())
+            }
             _ => {
                 return Err(Error::sql(
                     1235,
                     "42000",
-                    format!("This version of repld doesn't yet support 'CHANGE MASTER TO ... {name}'"),
+                    format!(
+                        "This version of repld doesn't yet support 'CHANGE MASTER TO ... {name}'"
+                    ),
                 ))
             }
         };
@@ -288,10 +306,15 @@ mod tests {
                 ChangeOption::UseGtid("slave_pos".into()),
             ])
         );
-        let s = parse("change replication source to SOURCE_HOST=\"h\", SOURCE_AUTO_POSITION=1").unwrap().unwrap();
+        let s = parse("change replication source to SOURCE_HOST=\"h\", SOURCE_AUTO_POSITION=1")
+            .unwrap()
+            .unwrap();
         assert_eq!(
             s,
-            ReplicaStatement::Change(vec![ChangeOption::Host("h".into()), ChangeOption::UseGtid("slave_pos".into())])
+            ReplicaStatement::Change(vec![
+                ChangeOption::Host("h".into()),
+                ChangeOption::UseGtid("slave_pos".into())
+            ])
         );
         assert_eq!(parse("CHANGE MASTER TO MASTER_HOST=").unwrap_err().to_mysql().0, 1064);
         assert_eq!(parse("CHANGE MASTER TO MASTER_PORT='x'").unwrap_err().to_mysql().0, 1064);
@@ -308,7 +331,10 @@ mod tests {
             parse("STOP REPLICA IO_THREAD").unwrap(),
             Some(ReplicaStatement::Stop(Threads { io: true, sql: false }))
         );
-        assert_eq!(parse("STOP SLAVE SQL_THREAD, IO_THREAD").unwrap(), Some(ReplicaStatement::Stop(both)));
+        assert_eq!(
+            parse("STOP SLAVE SQL_THREAD, IO_THREAD").unwrap(),
+            Some(ReplicaStatement::Stop(both))
+        );
         assert!(parse("STOP SLAVE FOO").is_err());
         assert_eq!(parse("RESET SLAVE ALL").unwrap(), Some(ReplicaStatement::Reset { all: true }));
         assert_eq!(parse("RESET REPLICA").unwrap(), Some(ReplicaStatement::Reset { all: false }));
@@ -320,8 +346,14 @@ mod tests {
             parse("show slave status").unwrap(),
             Some(ReplicaStatement::ShowStatus { replica_names: false })
         );
-        assert_eq!(parse("SET GLOBAL sql_slave_skip_counter = 3").unwrap(), Some(ReplicaStatement::SkipCounter(3)));
-        assert_eq!(parse("SET @@global.sql_slave_skip_counter=1").unwrap(), Some(ReplicaStatement::SkipCounter(1)));
+        assert_eq!(
+            parse("SET GLOBAL sql_slave_skip_counter = 3").unwrap(),
+            Some(ReplicaStatement::SkipCounter(3))
+        );
+        assert_eq!(
+            parse("SET @@global.sql_slave_skip_counter=1").unwrap(),
+            Some(ReplicaStatement::SkipCounter(1))
+        );
     }
 
     #[test]

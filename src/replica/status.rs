@@ -164,7 +164,10 @@ impl ReplicaStatus {
 
     /// The column name as SHOW REPLICA STATUS spells it (MySQL 8.0.22+: Replica/Source).
     pub fn replica_name(slave_name: &str) -> String {
-        slave_name.replace("Slave", "Replica").replace("Master", "Source").replace("master", "source")
+        slave_name
+            .replace("Slave", "Replica")
+            .replace("Master", "Source")
+            .replace("master", "source")
     }
 
     /// The status as a one-row result set; `replica_names` selects SHOW REPLICA STATUS spellings.
@@ -214,7 +217,11 @@ mod tests {
 
     #[test]
     fn names_and_nulls() {
-        let st = ReplicaStatus { master_host: "h".into(), slave_io_running: "No".into(), ..Default::default() };
+        let st = ReplicaStatus {
+            master_host: "h".into(),
+            slave_io_running: "No".into(),
+            ..Default::default()
+        };
         let rs = st.to_result_set(true);
         let names: Vec<_> = rs.columns.iter().map(|c| c.name.as_str()).collect();
         assert!(names.contains(&"Replica_IO_Running"));
