@@ -325,11 +325,9 @@ impl<'a> Run<'a> {
 
     fn step(&mut self, event: &Event) -> Result<()> {
         match &event.body {
-            EventBody::Gtid { flags2, .. } => {
-                if flags2 & gtid_flags::STANDALONE == 0 {
-                    let begin = self.applier.begin.clone();
-                    self.exec(&begin)?;
-                }
+            EventBody::Gtid { flags2, .. } if flags2 & gtid_flags::STANDALONE == 0 => {
+                let applier = self.applier;
+                self.exec(&applier.begin)?;
             }
             EventBody::Intvar { kind, value } => match *kind {
                 intvar::INSERT_ID => self.ctx.insert_id = Some(*value),
@@ -346,11 +344,9 @@ impl<'a> Run<'a> {
                 self.session.user_vars.insert(name.to_lowercase(), value);
             }
             EventBody::Query { .. } => self.query(event)?,
-            EventBody::Xid(_) => {
-                if self.session.in_transaction() {
-                    let commit = self.applier.commit.clone();
-                    self.exec(&commit)?;
-                }
+            EventBody::Xid(_) if self.session.in_transaction() => {
+                let applier = self.applier;
+                self.exec(&applier.commit)?;
             }
             _ => {}
         }
@@ -364,18 +360,18 @@ impl<'a> Run<'a> {
         match control_word(sql) {
             Some(ControlWord::Begin) => {
                 if !self.session.in_transaction() {
-                    let begin = self.applier.begin.clone();
-                    self.exec(&begin)?;
+                    let applier = self.applier;
+                    self.exec(&applier.begin)?;
                 }
                 return Ok(());
             }
             Some(ControlWord::Commit) => {
-                let commit = self.applier.commit.clone();
-                return self.exec(&commit);
+                let applier = self.applier;
+                return self.exec(&applier.commit);
             }
             Some(ControlWord::Rollback) => {
-                let rollback = self.applier.rollback.clone();
-                return self.exec(&rollback);
+                let applier = self.applier;
+                return self.exec(&applier.rollback);
             }
             None => {}
         }

@@ -257,3 +257,99 @@ async fn streams_applies_and_reconnects_against_mariadb() {
     }
     replica.shutdown().await.unwrap();
 }
+
+/// Executes `sql` directly on the replica's store (as if someone wrote behind replication's back).
+fn write_behind(engine: &Engine, sql: &str) {
+    let mut session = Session::new();
+    for stmt in engine.parse(sql).unwrap() {
+        engine.execute(&mut session, &stmt, &ExecContext::default()).unwrap();
+    }
+    for commit in session.take_commits() {
+        engine.apply_commit(&commit, &[]).unwrap();
+    }
+}
+
+async fn wait_status(
+    replica: &Arc<ReplicaHandle>,
+    what: &str,
+    cond: impl Fn(&repld::replica::ReplicaStatus) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let st = replica.status();
+        if cond(&st) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {st}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_error_stops_sql_thread_skip_counter_and_corrupt_relay_refetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(primary) = Primary::start(&dir.path().join("primary")) else {
+        eprintln!("mariadbd not installed; skipping");
+        return;
+    };
+    primary.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB; INSERT INTO d.t VALUES (1, 'one');");
+    let engine = Engine::open_temporary().unwrap();
+    let replica =
+        start(config(primary.port, "replpass"), engine.clone(), &dir.path().join("replica"))
+            .await
+            .unwrap();
+    wait_applied(&replica, &primary).await;
+
+    // A row written behind replication's back makes the primary's next insert fail here.
+    write_behind(&engine, "INSERT INTO d.t VALUES (100, 'replica-only')");
+    primary.sql("INSERT INTO d.t VALUES (100, 'primary')");
+    wait_status(&replica, "the SQL thread to stop", |st| st.slave_sql_running == "No").await;
+    let st = replica.status();
+    assert_eq!(st.last_sql_errno, 1062, "{st}");
+    assert_eq!(st.last_errno, 1062);
+    assert_eq!(st.slave_io_running, "Yes");
+    assert_eq!(st.seconds_behind_master, None);
+    // The IO thread keeps receiving.
+    primary.sql("INSERT INTO d.t VALUES (2, 'two')");
+    let target = primary.sql("SELECT @@gtid_binlog_pos").trim().to_string();
+    wait_status(&replica, "the IO thread to receive", |st| st.gtid_io_pos == target).await;
+    assert_ne!(replica.status().gtid_slave_pos, target);
+    assert!(replica.status().backlog_transactions >= 2);
+
+    // Skip exactly the failing transaction; the next one applies.
+    assert_eq!(replica.handle_sql("SET GLOBAL sql_slave_skip_counter = 1").await.is_ok(), true);
+    replica.handle_sql("START SLAVE").await.unwrap();
+    wait_applied(&replica, &primary).await;
+    assert_eq!(
+        rows(&engine, "SELECT id, v FROM d.t ORDER BY id"),
+        "1\tone\n2\ttwo\n100\treplica-only\n"
+    );
+    let st = replica.status();
+    assert_eq!((st.last_sql_errno, st.skip_counter, st.slave_sql_running.as_str()), (0, 0, "Yes"));
+
+    // A corrupt relay log event is fetched again, never skipped.
+    replica.handle_sql("STOP SLAVE SQL_THREAD").await.unwrap();
+    primary.sql("INSERT INTO d.t VALUES (3, 'three-is-a-long-enough-value')");
+    let target = primary.sql("SELECT @@gtid_binlog_pos").trim().to_string();
+    wait_status(&replica, "the IO thread to receive", |st| st.gtid_io_pos == target).await;
+    let relay_dir = dir.path().join("replica/relay");
+    let newest = std::fs::read_dir(&relay_dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x != "index"))
+        .max()
+        .unwrap();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let at = bytes.windows(5).rposition(|w| w == b"three").expect("the insert is in the relay log");
+    bytes[at] ^= 0x20;
+    std::fs::write(&newest, &bytes).unwrap();
+    replica.handle_sql("START SLAVE SQL_THREAD").await.unwrap();
+    wait_applied(&replica, &primary).await;
+    assert_eq!(
+        rows(&engine, "SELECT id, v FROM d.t WHERE id = 3"),
+        "3\tthree-is-a-long-enough-value\n"
+    );
+    let st = replica.status();
+    assert_eq!((st.last_sql_errno, st.slave_sql_running.as_str()), (0, "Yes"), "{st}");
+    replica.shutdown().await.unwrap();
+}

@@ -89,7 +89,7 @@ impl RelayLog {
         let name = self.files.name(next);
         let (file, size) = self.create(&name)?;
         st.files.push((name.clone(), size));
-        self.files.write_index(&[name.clone()])?;
+        self.files.write_index(std::slice::from_ref(&name))?;
         st.end = Some(LogPos::new(name.clone(), size));
         st.generation += 1;
         self.changed.notify_all();
