@@ -214,6 +214,15 @@ async fn streams_applies_and_reconnects_against_mariadb() {
     assert_eq!(st.master_log_file, "primary-bin.000003");
     assert_eq!(st.relay_master_log_file, "primary-bin.000003");
 
+    // Idle: heartbeats (requested every second) keep the link up for longer than the 2 s silence limit.
+    let idle_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < idle_until {
+        let st = replica.status();
+        assert_eq!(st.slave_io_running, "Yes", "{st}");
+        assert!(st.heartbeat_age_seconds.unwrap() < 2.0, "{st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Every relay log event decodes with its CRC verified.
     let relay_dir = dir.path().join("replica/relay");
     let mut reader = repld::log::LogReader::open(&relay_dir, "relay-bin", "", 4).unwrap();
