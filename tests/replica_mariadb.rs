@@ -3,6 +3,9 @@
 //! primary's rows; the replica reconnects by itself after the primary restarts; bad credentials stop
 //! the IO thread with ERROR 1045 instead of retrying forever.
 
+#[path = "common/proxy.rs"]
+mod proxy;
+
 use repld::replica::{start, ReplicaConfig, ReplicaHandle};
 use repld::sql::{Engine, ExecContext, Outcome, Session};
 use std::path::{Path, PathBuf};
@@ -360,5 +363,47 @@ async fn apply_error_stops_sql_thread_skip_counter_and_corrupt_relay_refetch() {
     );
     let st = replica.status();
     assert_eq!((st.last_sql_errno, st.slave_sql_running.as_str()), (0, "Yes"), "{st}");
+    replica.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_link_is_detected_by_missing_heartbeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(primary) = Primary::start(&dir.path().join("primary")) else {
+        eprintln!("mariadbd not installed; skipping");
+        return;
+    };
+    primary.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO d.t VALUES (1);");
+    let proxy = proxy::Proxy::start(primary.port).await;
+    let engine = Engine::open_temporary().unwrap();
+    let replica =
+        start(config(proxy.port, "replpass"), engine.clone(), &dir.path().join("replica"))
+            .await
+            .unwrap();
+    wait_applied(&replica, &primary).await;
+
+    // The link goes silent without closing: after 2x the heartbeat period (1 s) the IO thread gives
+    // up on the connection and lag becomes NULL.
+    let stalled_at = Instant::now();
+    proxy.set(proxy::Mode::Stall);
+    wait_status(&replica, "the dead link to be noticed", |st| st.slave_io_running == "Connecting")
+        .await;
+    let noticed = stalled_at.elapsed();
+    assert!(
+        noticed >= Duration::from_millis(1500) && noticed < Duration::from_secs(10),
+        "{noticed:?}"
+    );
+    let st = replica.status();
+    assert_eq!(st.seconds_behind_master, None, "{st}");
+    assert_eq!(st.receive_lag_seconds, None, "{st}");
+    assert_ne!(st.last_io_errno, 0);
+
+    // The link heals: the IO thread reconnects by itself and replication continues.
+    proxy.set(proxy::Mode::Pass);
+    primary.sql("INSERT INTO d.t VALUES (2)");
+    wait_applied(&replica, &primary).await;
+    assert_eq!(rows(&engine, "SELECT id FROM d.t ORDER BY id"), "1\n2\n");
+    assert_eq!(replica.status().slave_io_running, "Yes");
+    assert_eq!(replica.status().last_io_errno, 0);
     replica.shutdown().await.unwrap();
 }

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 /// Longest wait between two connection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Time allowed for the TCP connect + handshake + setup statements.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// MySQL's ER_SLAVE_FATAL_ERROR, used for a source with our own server id.
 pub const ER_SLAVE_FATAL_ERROR: u32 = 1593;
 /// CR_CONN_HOST_ERROR: the source cannot be reached (shown while reconnecting).
