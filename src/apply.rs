@@ -386,7 +386,7 @@ impl<'a> Run<'a> {
         self.statements += 1;
         // Context events belong to exactly one statement.
         self.ctx = ExecContext::default();
-        check_outcome(result, *error_code, text)
+        check_outcome(result, *error_code, text).map_err(|e| with_query(e, db, text))
     }
 
     fn run_text(&mut self, text: &str) -> Result<()> {
@@ -452,6 +452,22 @@ fn check_outcome(result: Result<()>, expected: u16, text: &str) -> Result<()> {
                 ),
             ))
         }
+    }
+}
+
+/// Rewords an SQL error the way a MySQL replica reports it in Last_SQL_Error (same code).
+fn with_query(e: Error, db: &str, text: &str) -> Error {
+    match e {
+        Error::Sql(se) if se.code != ER_INCONSISTENT_ERROR => Error::sql(
+            se.code,
+            &se.state,
+            format!(
+                "Error '{}' on query. Default database: '{db}'. Query: '{}'",
+                se.message,
+                truncate(text, 200)
+            ),
+        ),
+        other => other,
     }
 }
 

@@ -318,6 +318,9 @@ async fn apply_error_stops_sql_thread_skip_counter_and_corrupt_relay_refetch() {
     wait_status(&replica, "the SQL thread to stop", |st| st.slave_sql_running == "No").await;
     let st = replica.status();
     assert_eq!(st.last_sql_errno, 1062, "{st}");
+    let expected =
+        "on query. Default database: ''. Query: 'INSERT INTO d.t VALUES (100, 'primary')'";
+    assert!(st.last_sql_error.contains(expected), "{st}");
     assert_eq!(st.last_errno, 1062);
     assert_eq!(st.slave_io_running, "Yes");
     assert_eq!(st.seconds_behind_master, None);

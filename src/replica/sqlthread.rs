@@ -340,7 +340,7 @@ fn handle_event(
             code,
             &state,
             format!(
-                "Error '{message}' on event group after {} at {}:{}",
+                "{message} (in the event group after GTID {} at {}:{})",
                 core.gtid_pos(),
                 at.file,
                 at.pos
