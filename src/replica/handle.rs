@@ -314,7 +314,14 @@ impl ReplicaHandle {
             let stop2 = stop.clone();
             let handle = std::thread::Builder::new()
                 .name("replica-sql".into())
-                .spawn(move || sqlthread::run(shared, stop2))
+                .spawn(move || {
+                    let run =
+                        std::panic::AssertUnwindSafe(|| sqlthread::run(shared.clone(), stop2));
+                    if std::panic::catch_unwind(run).is_err() {
+                        shared
+                            .sql_stopped(Some((1594, "SQL thread failed (internal error)".into())));
+                    }
+                })
                 .map_err(|e| Error::Io(format!("cannot start the SQL thread: {e}")))?;
             t.sql = Some((handle, stop));
         }
@@ -332,7 +339,11 @@ impl ReplicaHandle {
             self.shared.io_alive.store(true, Ordering::Release);
             let shared = self.shared.clone();
             let task = tokio::spawn(async move {
-                io::run(shared.clone(), stop_rx).await;
+                // A panic inside the client library (a malformed packet) must not leave the status
+                // saying "running": it ends the thread with an error instead.
+                if let Err(e) = tokio::spawn(io::run(shared.clone(), stop_rx)).await {
+                    shared.io_stopped(Some((1595, format!("IO thread failed: {e}"))));
+                }
                 shared.io_alive.store(false, Ordering::Release);
             });
             t.io = Some((task, stop_tx));
