@@ -15,6 +15,7 @@
 //! `log` and `sql` never import `primary`, `replica` or `wire`.
 #![warn(clippy::all)]
 
+pub mod config;
 pub mod control;
 pub mod error;
 pub mod log;
