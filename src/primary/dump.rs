@@ -46,7 +46,9 @@ pub async fn binlog_dump(c: &mut Conn, req: BinlogDump) -> Result<()> {
     };
     let r = stream(c, &req, &replica, file, pos).await;
     match r {
-        Err(e @ (Error::LogPurged(_) | Error::PositionNotFound(_) | Error::InvalidData(_))) => send_fatal(c, e).await,
+        Err(e @ (Error::LogPurged(_) | Error::PositionNotFound(_) | Error::InvalidData(_))) => {
+            send_fatal(c, e).await
+        }
         other => other,
     }
 }
@@ -62,16 +64,25 @@ async fn send_fatal(c: &mut Conn, e: Error) -> Result<()> {
 async fn start_position(c: &Conn, req: &BinlogDump) -> Result<(String, u64)> {
     let binlog = c.shared.binlog.clone();
     if let Some(state) = c.repl_vars.get("slave_connect_state") {
-        let state: GtidState = state.parse().map_err(|e: Error| fatal(format!("bad @slave_connect_state: {e}")))?;
-        return tokio::task::spawn_blocking(move || find_gtid_start(binlog.dir(), binlog.basename(), &state))
-            .await
-            .map_err(|e| Error::Io(e.to_string()))?;
+        let state: GtidState =
+            state.parse().map_err(|e: Error| fatal(format!("bad @slave_connect_state: {e}")))?;
+        return tokio::task::spawn_blocking(move || {
+            find_gtid_start(binlog.dir(), binlog.basename(), &state)
+        })
+        .await
+        .map_err(|e| Error::Io(e.to_string()))?;
     }
     Ok((req.filename.clone(), u64::from(req.pos.max(4))))
 }
 
 /// Sends the stream from (file, pos).
-async fn stream(c: &mut Conn, req: &BinlogDump, replica: &str, file: String, pos: u64) -> Result<()> {
+async fn stream(
+    c: &mut Conn,
+    req: &BinlogDump,
+    replica: &str,
+    file: String,
+    pos: u64,
+) -> Result<()> {
     let binlog = c.shared.binlog.clone();
     let server_id = c.shared.config.server_id;
     let (mut reader, fde) = {
@@ -91,7 +102,8 @@ async fn stream(c: &mut Conn, req: &BinlogDump, replica: &str, file: String, pos
     let mut current = reader.position().file;
     let hold = binlog.hold(replica, &current);
     // Fake ROTATE naming where we start.
-    let rotate = artificial(server_id, 0, EventBody::Rotate { position: pos, next_file: current.clone() });
+    let rotate =
+        artificial(server_id, 0, EventBody::Rotate { position: pos, next_file: current.clone() });
     wire::write_binlog_event(&mut c.conn, &rotate.encode()).await?;
     if let Some(fde) = fde {
         // The file's FORMAT_DESCRIPTION, log_pos 0 so that the replica does not move its position.
@@ -194,7 +206,7 @@ async fn stream(c: &mut Conn, req: &BinlogDump, replica: &str, file: String, pos
                     };
                 }
                 _ = c.shutdown.recv() => return Ok(()),
-                _ = c.kill.wait_for(|k| *k) => return Ok(()),
+                _ = async { let _ = c.kill.wait_for(|k| *k).await; } => return Ok(()),
             }
         }
     }
@@ -204,7 +216,14 @@ async fn stream(c: &mut Conn, req: &BinlogDump, replica: &str, file: String, pos
 fn artificial(server_id: u32, log_pos: u32, body: EventBody) -> Event {
     let type_code = body.type_code().unwrap_or(0);
     Event {
-        header: EventHeader { timestamp: 0, type_code, server_id, event_size: 0, log_pos, flags: flags::ARTIFICIAL },
+        header: EventHeader {
+            timestamp: 0,
+            type_code,
+            server_id,
+            event_size: 0,
+            log_pos,
+            flags: flags::ARTIFICIAL,
+        },
         body,
     }
 }

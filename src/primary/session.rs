@@ -24,8 +24,9 @@ use crate::primary::state::{Process, Shared};
 use crate::primary::{commit, dump, show};
 use crate::sql::{self, ColumnInfo, ExecContext, Outcome, ResultSet, Stmt, StmtKind, Value};
 use crate::wire::{
-    self, write_error, write_ok, write_result_set, ClientInfo, Command, HandshakeParams, OkInfo, PacketConn,
-    Privilege, RegisterSlave, SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
+    self, write_error, write_ok, write_result_set, ClientInfo, Command, HandshakeParams, OkInfo,
+    PacketConn, Privilege, RegisterSlave, SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_AUTOCOMMIT,
+    SERVER_STATUS_IN_TRANS,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -48,7 +49,13 @@ pub fn read_only_error() -> Error {
 
 /// ER_SPECIFIC_ACCESS_DENIED_ERROR for a privilege the account lacks.
 pub fn need_privilege(what: &str) -> Error {
-    Error::sql(1227, "42000", format!("Access denied; you need (at least one of) the {what} privilege(s) for this operation"))
+    Error::sql(
+        1227,
+        "42000",
+        format!(
+            "Access denied; you need (at least one of) the {what} privilege(s) for this operation"
+        ),
+    )
 }
 
 /// Answers a connection beyond `max_connections` with ERROR 1040 instead of a handshake.
@@ -89,9 +96,16 @@ pub(crate) struct Conn {
 
 /// Serves one connection until it closes, is killed, idles out or the server shuts down.
 #[instrument(skip(shared, socket, shutdown), fields(conn = id))]
-pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: std::net::SocketAddr, id: u32, shutdown: Shutdown) -> Result<()> {
+pub async fn serve(
+    shared: Arc<Shared>,
+    socket: TcpStream,
+    peer: std::net::SocketAddr,
+    id: u32,
+    shutdown: Shutdown,
+) -> Result<()> {
     let mut conn = PacketConn::new(socket);
-    let host = if peer.ip().is_loopback() { "localhost".to_string() } else { peer.ip().to_string() };
+    let host =
+        if peer.ip().is_loopback() { "localhost".to_string() } else { peer.ip().to_string() };
     let client = {
         let params = HandshakeParams {
             conn_id: id,
@@ -157,7 +171,7 @@ impl Conn {
             let payload = tokio::select! {
                 r = self.conn.read_command() => r,
                 _ = self.shutdown.recv() => return Ok(()),
-                _ = self.kill.wait_for(|k| *k) => return Ok(()),
+                _ = async { let _ = self.kill.wait_for(|k| *k).await; } => return Ok(()),
                 _ = tokio::time::sleep(idle) => {
                     debug!("idle timeout");
                     return Ok(());
@@ -205,7 +219,8 @@ impl Conn {
                 self.ok().await?;
             }
             Command::SetOption(opt) => match opt {
-                wire::MYSQL_OPTION_MULTI_STATEMENTS_ON | wire::MYSQL_OPTION_MULTI_STATEMENTS_OFF => {
+                wire::MYSQL_OPTION_MULTI_STATEMENTS_ON
+                | wire::MYSQL_OPTION_MULTI_STATEMENTS_OFF => {
                     self.multi_statements = opt == wire::MYSQL_OPTION_MULTI_STATEMENTS_ON;
                     let flags = self.status_flags();
                     wire::write_eof(&mut self.conn, 0, flags).await?;
@@ -258,7 +273,12 @@ impl Conn {
                 if !matches!(self.client.privilege, Privilege::All | Privilege::Replication) {
                     write_error(&mut self.conn, &need_privilege("REPLICATION SLAVE")).await?;
                 } else {
-                    self.shared.set_process(self.id, "Binlog Dump", "Starting to send binlog", None);
+                    self.shared.set_process(
+                        self.id,
+                        "Binlog Dump",
+                        "Starting to send binlog",
+                        None,
+                    );
                     dump::binlog_dump(self, req).await?;
                     return Ok(false);
                 }
@@ -294,7 +314,8 @@ impl Conn {
         let flags = self.status_flags() | more;
         match r {
             Ok(Outcome::Ok { affected_rows, last_insert_id, warnings, info }) => {
-                let ok = OkInfo { affected_rows, last_insert_id, status_flags: flags, warnings, info };
+                let ok =
+                    OkInfo { affected_rows, last_insert_id, status_flags: flags, warnings, info };
                 write_ok(&mut self.conn, &ok).await
             }
             Ok(Outcome::Rows(rs)) => {
@@ -326,7 +347,8 @@ impl Conn {
             return write_error(&mut self.conn, &e).await;
         }
         if stmts.is_empty() {
-            return write_error(&mut self.conn, &Error::sql(1065, "42000", "Query was empty")).await;
+            return write_error(&mut self.conn, &Error::sql(1065, "42000", "Query was empty"))
+                .await;
         }
         let n = stmts.len();
         for (i, stmt) in stmts.iter().enumerate() {
@@ -355,7 +377,9 @@ impl Conn {
                 }
                 r
             }
-            None if admin::is_slave_status(sql) => Some(Ok(Outcome::Rows(show::empty_slave_status()))),
+            None if admin::is_slave_status(sql) => {
+                Some(Ok(Outcome::Rows(show::empty_slave_status())))
+            }
             None => None,
         }
     }
@@ -397,7 +421,8 @@ impl Conn {
                 self.guard = Some(self.lock_writer().await?);
             }
             self.shared.set_process(self.id, "Query", "Commit", Some(&stmt.text));
-            commit::commit(&self.shared, commits, self.id, &mut self.guard, in_txn_with_writes).await?;
+            commit::commit(&self.shared, commits, self.id, &mut self.guard, in_txn_with_writes)
+                .await?;
         }
         if !in_txn_with_writes {
             self.guard = None;
@@ -426,7 +451,11 @@ impl Conn {
         let lock = self.shared.writer.clone().lock_owned();
         match tokio::time::timeout(wait, lock).await {
             Ok(g) => Ok(g),
-            Err(_) => Err(Error::sql(1205, "HY000", "Lock wait timeout exceeded; try restarting transaction")),
+            Err(_) => Err(Error::sql(
+                1205,
+                "HY000",
+                "Lock wait timeout exceeded; try restarting transaction",
+            )),
         }
     }
 
@@ -498,17 +527,25 @@ impl Conn {
         self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
         self.prepared.insert(
             id,
-            Prepared { sql: sql.to_string(), param_count, bound_types: Vec::new(), long_data: BTreeMap::new() },
+            Prepared {
+                sql: sql.to_string(),
+                param_count,
+                bound_types: Vec::new(),
+                long_data: BTreeMap::new(),
+            },
         );
         let params = vec![wire::placeholder_param(); param_count];
-        wire::write_prepare_ok(&mut self.conn, id, &params, &columns, self.client.capabilities).await
+        wire::write_prepare_ok(&mut self.conn, id, &params, &columns, self.client.capabilities)
+            .await
     }
 
     async fn execute(&mut self, stmt_id: u32, params: &[u8]) -> Result<()> {
         let Some(p) = self.prepared.get_mut(&stmt_id) else {
-            return write_error(&mut self.conn, &unknown_stmt(stmt_id, "mysqld_stmt_execute")).await;
+            return write_error(&mut self.conn, &unknown_stmt(stmt_id, "mysqld_stmt_execute"))
+                .await;
         };
-        let values = wire::decode_execute_params(params, p.param_count, &mut p.bound_types, &p.long_data);
+        let values =
+            wire::decode_execute_params(params, p.param_count, &mut p.bound_types, &p.long_data);
         p.long_data.clear();
         let sql = match values.and_then(|v| wire::inline_params(&p.sql, &v, false)) {
             Ok(sql) => sql,
@@ -527,7 +564,11 @@ impl Conn {
                     server_id: reg.server_id,
                     host,
                     port: reg.port,
-                    master_id: if reg.master_id == 0 { self.shared.config.server_id } else { reg.master_id },
+                    master_id: if reg.master_id == 0 {
+                        self.shared.config.server_id
+                    } else {
+                        reg.master_id
+                    },
                 },
             );
         }
@@ -537,7 +578,11 @@ impl Conn {
 
     /// KILL [QUERY|CONNECTION] id.
     fn kill(&mut self, id: u64, query_only: bool) -> Result<Outcome> {
-        let procs = self.shared.processes.lock().map_err(|_| Error::Abort("process list poisoned".into()))?;
+        let procs = self
+            .shared
+            .processes
+            .lock()
+            .map_err(|_| Error::Abort("process list poisoned".into()))?;
         let Some(p) = u32::try_from(id).ok().and_then(|id| procs.get(&id)) else {
             return errsql!(1094, "HY000", "Unknown thread id: {id}");
         };
@@ -566,7 +611,10 @@ impl Conn {
                 Ok(ok_outcome())
             }
             Admin::SelectChecksum => {
-                let v = self.repl_vars.get("master_binlog_checksum").map(|s| Value::Bytes(s.clone().into_bytes()));
+                let v = self
+                    .repl_vars
+                    .get("master_binlog_checksum")
+                    .map(|s| Value::Bytes(s.clone().into_bytes()));
                 Ok(Outcome::Rows(show::single("@master_binlog_checksum", v.unwrap_or(Value::Null))))
             }
             Admin::ProcessList { full } => Ok(Outcome::Rows(show::processlist(&self.shared, full))),

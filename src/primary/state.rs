@@ -4,7 +4,7 @@
 use crate::config::{Privilege as ConfigPrivilege, ServerConfig};
 use crate::control::ReplicaControl;
 use crate::error::{Error, Result};
-use crate::log::{BinlogWriter, GtidState, LogPos};
+use crate::log::{BinlogWriter, GtidState};
 use crate::sql::{Engine, Value};
 use crate::wire::{Account, Authenticator, Privilege};
 use std::collections::BTreeMap;
@@ -154,7 +154,10 @@ impl Shared {
         let c = &self.config;
         e.set_global_var("server_id", Value::Int(c.server_id as i64));
         e.set_global_var("gtid_domain_id", Value::Int(c.gtid_domain_id as i64));
-        e.set_global_var("version", Value::Bytes(crate::log::writer::DEFAULT_SERVER_VERSION.as_bytes().to_vec()));
+        e.set_global_var(
+            "version",
+            Value::Bytes(crate::log::writer::DEFAULT_SERVER_VERSION.as_bytes().to_vec()),
+        );
         e.set_global_var("version_comment", Value::Bytes(b"repld".to_vec()));
         e.set_global_var("log_bin", Value::Int(1));
         e.set_global_var("binlog_format", Value::Bytes(b"STATEMENT".to_vec()));
@@ -194,10 +197,5 @@ impl Shared {
                 p.since = Instant::now();
             }
         }
-    }
-
-    /// The durable end of the binary log.
-    pub fn durable_pos(&self) -> LogPos {
-        self.binlog.durable_pos()
     }
 }
