@@ -16,6 +16,7 @@
 #![warn(clippy::all)]
 
 pub mod apply;
+pub mod config;
 pub mod control;
 pub mod error;
 pub mod log;

@@ -145,6 +145,12 @@ pub async fn start(
     if let Some(password) = &config.password {
         settings.password = password.clone();
     }
+    if let Some(retry) = config.connect_retry {
+        settings.connect_retry = retry;
+    }
+    if let Some(hb) = config.heartbeat_period {
+        settings.heartbeat_period = hb;
+    }
     if settings != before {
         settings.save(&engine)?;
     }
@@ -153,6 +159,7 @@ pub async fn start(
     let applier = Applier::new(engine.clone())?;
     let (gtid, exec) = sqlthread::load_position(&engine)?;
     let (requests, requests_rx) = mpsc::unbounded_channel();
+    publish_gtid(&engine, &gtid);
     let live = Live { gtid_io_pos: gtid.clone(), gtid_slave_pos: gtid, exec, ..Default::default() };
     let auto_start = config.auto_start && settings.is_configured();
     let shared = Arc::new(Shared {
@@ -188,6 +195,14 @@ async fn supervise(
             }
         }
     }
+}
+
+/// Publishes the applied GTID state as `@@gtid_slave_pos` (and `@@gtid_current_pos`, which on a
+/// replica that does not originate transactions is the same).
+pub(crate) fn publish_gtid(engine: &Engine, gtid: &GtidState) {
+    let text = gtid.to_string().into_bytes();
+    engine.set_global_var("gtid_slave_pos", crate::sql::Value::Bytes(text.clone()));
+    engine.set_global_var("gtid_current_pos", crate::sql::Value::Bytes(text));
 }
 
 fn now_unix() -> u64 {

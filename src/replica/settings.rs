@@ -115,6 +115,10 @@ pub struct ReplicaConfig {
     pub user: Option<String>,
     /// `--source-password`; overrides the persisted password when given.
     pub password: Option<String>,
+    /// `connect_retry` from the configuration; overrides the persisted value when given.
+    pub connect_retry: Option<u64>,
+    /// `heartbeat_period` from the configuration; overrides the persisted value when given.
+    pub heartbeat_period: Option<f64>,
     /// Start the IO and SQL threads at start-up (unless `--skip-slave-start`).
     pub auto_start: bool,
     /// Relay log fsync policy: fsync after every N events (0: leave it to the OS). Relay logs are
@@ -133,6 +137,8 @@ impl Default for ReplicaConfig {
             source: None,
             user: None,
             password: None,
+            connect_retry: None,
+            heartbeat_period: None,
             auto_start: true,
             sync_relay_log: 10_000,
             max_relay_log_size: 256 << 20,

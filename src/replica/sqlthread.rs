@@ -358,6 +358,7 @@ fn handle_event(
             cur.refetches = 0;
             let mut live = shared.live();
             live.gtid_slave_pos = core.gtid_pos().clone();
+            super::handle::publish_gtid(shared.applier.engine(), core.gtid_pos());
             live.exec = core.exec_pos().clone();
             live.pending.pop_front();
             if matches!(step, Step::Applied(_)) {

@@ -67,7 +67,12 @@ pub fn encode_ok(header: u8, ok: &OkInfo) -> Vec<u8> {
     out.put_lenenc_int(ok.last_insert_id);
     out.extend_from_slice(&ok.status_flags.to_le_bytes());
     out.extend_from_slice(&ok.warnings.to_le_bytes());
-    out.extend_from_slice(ok.info.as_bytes());
+    // MariaDB (net_send_ok) sends a non-empty message as a length-encoded string even without
+    // CLIENT_SESSION_TRACK, and libmariadb parses it that way (a bare string fails with 2027).
+    if !ok.info.is_empty() {
+        out.put_lenenc_int(ok.info.len() as u64);
+        out.extend_from_slice(ok.info.as_bytes());
+    }
     out
 }
 
@@ -329,7 +334,7 @@ mod tests {
             warnings: 1,
             info: "x".into(),
         };
-        assert_eq!(encode_ok(0, &ok), vec![0, 3, 0xfc, 0x2c, 0x01, 2, 0, 1, 0, b'x']);
+        assert_eq!(encode_ok(0, &ok), vec![0, 3, 0xfc, 0x2c, 0x01, 2, 0, 1, 0, 1, b'x']);
     }
 
     #[test]

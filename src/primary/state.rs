@@ -1,0 +1,204 @@
+//! State shared by every connection of one server: the engine, the binary log, the writer lock, the
+//! process list and the replicas that are connected.
+
+use crate::config::{Privilege as ConfigPrivilege, ServerConfig};
+use crate::control::ReplicaControl;
+use crate::error::{Error, Result};
+use crate::log::{BinlogWriter, GtidState};
+use crate::sql::{Engine, Value};
+use crate::wire::{Account, Authenticator, Privilege};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// The meta record key under which the store keeps the binlog position it has applied up to.
+pub const BINLOG_POS_META: &str = "primary.binlog_pos";
+
+/// The store's position in the binary log: the end of the last transaction applied and the GTID
+/// state it reaches. Written in the same sled batch as the transaction's rows.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AppliedPos {
+    /// Binlog file of the transaction's last event.
+    pub file: String,
+    /// Offset just past the transaction.
+    pub pos: u64,
+    /// GTID state including the transaction (`0-1-5,...`).
+    pub gtid: String,
+}
+
+impl AppliedPos {
+    /// The meta record that stores this position.
+    pub fn meta(&self) -> Vec<(String, Vec<u8>)> {
+        vec![(BINLOG_POS_META.to_string(), serde_json::to_vec(self).unwrap_or_default())]
+    }
+
+    /// Reads the stored position, if any.
+    pub fn load(engine: &Engine) -> Result<Option<AppliedPos>> {
+        match engine.get_meta(BINLOG_POS_META)? {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::InvalidData(format!("store meta {BINLOG_POS_META}: {e}"))),
+        }
+    }
+}
+
+/// One connection as SHOW PROCESSLIST shows it.
+#[derive(Debug)]
+pub struct Process {
+    /// Account name.
+    pub user: String,
+    /// Client address.
+    pub host: String,
+    /// Current database.
+    pub db: Option<String>,
+    /// Command being run (`Sleep`, `Query`, `Binlog Dump`, ...).
+    pub command: &'static str,
+    /// When the current command (or idle period) started.
+    pub since: Instant,
+    /// What it does (`Master has sent all binlog to slave; waiting for more updates`, ...).
+    pub state: String,
+    /// Statement text being run.
+    pub info: Option<String>,
+    /// Set to true by KILL: the connection closes at its next opportunity.
+    pub kill: watch::Sender<bool>,
+}
+
+/// A replica registered with COM_REGISTER_SLAVE (SHOW SLAVE HOSTS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaHost {
+    /// The replica's server id.
+    pub server_id: u32,
+    /// Host it reports (or its address).
+    pub host: String,
+    /// Port it reports.
+    pub port: u16,
+    /// The master id it reports.
+    pub master_id: u32,
+}
+
+/// Accounts from the config, as the wire layer looks them up.
+pub struct Accounts(pub BTreeMap<String, Account>);
+
+impl Accounts {
+    /// The accounts of `config`.
+    pub fn from_config(config: &ServerConfig) -> Accounts {
+        Accounts(
+            config
+                .accounts
+                .iter()
+                .map(|a| {
+                    let privilege = match a.privilege {
+                        ConfigPrivilege::All => Privilege::All,
+                        ConfigPrivilege::Replication => Privilege::Replication,
+                        ConfigPrivilege::Read => Privilege::Read,
+                    };
+                    (a.name.clone(), Account { password: a.password.clone(), privilege })
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Authenticator for Accounts {
+    fn lookup(&self, user: &str) -> Option<Account> {
+        self.0.get(user).cloned()
+    }
+}
+
+/// Everything connections share.
+pub struct Shared {
+    /// The configuration the server started with.
+    pub config: ServerConfig,
+    /// The SQL engine.
+    pub engine: Engine,
+    /// The binary log.
+    pub binlog: BinlogWriter,
+    /// The single writer lock: held by a session from its first write until its transaction is logged.
+    pub writer: Arc<tokio::sync::Mutex<()>>,
+    /// Sequence numbers for [`Engine::publish`] / [`Engine::apply`]; taken under the writer lock.
+    pub next_seq: AtomicU64,
+    /// GTID state of the log as of the last append (kept under the writer lock).
+    pub gtid_state: Mutex<GtidState>,
+    /// Highest sequence number applied to the store, and a lock that serializes applies.
+    pub applied_seq: Mutex<u64>,
+    /// Connections by id.
+    pub processes: Mutex<BTreeMap<u32, Process>>,
+    /// Registered replicas by connection id.
+    pub replicas: Mutex<BTreeMap<u32, ReplicaHost>>,
+    /// Next connection id.
+    pub next_conn_id: AtomicU32,
+    /// Accounts.
+    pub accounts: Accounts,
+    /// The replica role, when this server has one.
+    pub control: Option<Arc<dyn ReplicaControl>>,
+    /// Server start time (uptime).
+    pub started: Instant,
+    /// Statements received (COM_STATISTICS `Questions`).
+    pub questions: AtomicU64,
+}
+
+impl Shared {
+    /// Publishes the log position as global variables (`@@gtid_binlog_pos`, `@@gtid_current_pos`).
+    pub fn publish_gtid_globals(&self) {
+        let state = self.gtid_state.lock().map(|s| s.to_string()).unwrap_or_default();
+        self.engine.set_global_var("gtid_binlog_pos", Value::Bytes(state.clone().into_bytes()));
+        // A replica publishes its applied position as @@gtid_current_pos itself (replica role).
+        if self.control.is_none() {
+            self.engine.set_global_var("gtid_current_pos", Value::Bytes(state.into_bytes()));
+        }
+    }
+
+    /// Sets the global variables clients ask about at connect and replicas ask before a dump.
+    pub fn publish_globals(&self) {
+        let e = &self.engine;
+        let c = &self.config;
+        e.set_global_var("server_id", Value::Int(c.server_id as i64));
+        e.set_global_var("gtid_domain_id", Value::Int(c.gtid_domain_id as i64));
+        e.set_global_var(
+            "version",
+            Value::Bytes(crate::log::writer::DEFAULT_SERVER_VERSION.as_bytes().to_vec()),
+        );
+        e.set_global_var("version_comment", Value::Bytes(b"repld".to_vec()));
+        e.set_global_var("log_bin", Value::Int(1));
+        e.set_global_var("binlog_format", Value::Bytes(b"STATEMENT".to_vec()));
+        e.set_global_var("binlog_checksum", Value::Bytes(b"CRC32".to_vec()));
+        e.set_global_var("sync_binlog", Value::Int(c.sync_binlog as i64));
+        e.set_global_var("max_binlog_size", Value::Int(c.max_binlog_size as i64));
+        e.set_global_var("max_connections", Value::Int(c.max_connections as i64));
+        e.set_global_var("wait_timeout", Value::Int(c.wait_timeout as i64));
+        e.set_global_var("port", Value::Int(c.listen_addr().map(|a| a.port() as i64).unwrap_or(0)));
+        self.publish_read_only();
+        self.publish_gtid_globals();
+    }
+
+    /// Publishes `@@read_only` from the replica role's current state.
+    pub fn publish_read_only(&self) {
+        self.engine.set_global_var("read_only", Value::Int(i64::from(self.read_only())));
+    }
+
+    /// True while client writes are refused (ERROR 1290).
+    pub fn read_only(&self) -> bool {
+        self.control.as_ref().is_some_and(|c| c.read_only())
+    }
+
+    /// A fresh connection id.
+    pub fn new_conn_id(&self) -> u32 {
+        self.next_conn_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Updates the process-list entry of connection `id`.
+    pub fn set_process(&self, id: u32, command: &'static str, state: &str, info: Option<&str>) {
+        if let Ok(mut p) = self.processes.lock() {
+            if let Some(p) = p.get_mut(&id) {
+                p.command = command;
+                p.state.clear();
+                p.state.push_str(state);
+                p.info = info.map(|s| s.chars().take(1024).collect());
+                p.since = Instant::now();
+            }
+        }
+    }
+}
