@@ -120,7 +120,7 @@ async fn kill9_cycles_lose_no_acknowledged_commit() {
 }
 
 fn status_field(server: &Server, field: &str) -> Option<String> {
-    let out = mariadb_try(server.port, "SHOW SLAVE STATUS\\G").ok()?;
+    let out = mariadb_labeled(server.port, "SHOW SLAVE STATUS\\G").ok()?;
     out.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         (k.trim() == field).then(|| v.trim().to_string())
@@ -149,7 +149,7 @@ async fn network_faults_show_in_status_and_heal() {
     assert!(
         shows_outage,
         "outage not shown: {:?}",
-        mariadb_try(replica.port, "SHOW SLAVE STATUS\\G")
+        mariadb_labeled(replica.port, "SHOW SLAVE STATUS\\G")
     );
     let target = load.acked_count() + 50;
     assert!(wait_until_async(TIMEOUT, || async { load.acked_count() >= target }).await);

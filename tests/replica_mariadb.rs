@@ -32,7 +32,10 @@ impl Primary {
             return None;
         }
         let data = dir.join("data");
-        let ok = Command::new("mariadb-install-db")
+        // mariadb-install-db is not safe to run twice at once on one machine: serialize it.
+        static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+        let out = Command::new("mariadb-install-db")
             .args([
                 "--no-defaults",
                 "--user=root",
@@ -40,12 +43,15 @@ impl Primary {
                 "--skip-test-db",
             ])
             .arg(format!("--datadir={}", data.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .ok()?
-            .success();
-        assert!(ok, "mariadb-install-db failed");
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut p = Primary { dir: dir.to_path_buf(), port: free_port(), child: None };
         p.launch();
         p.sql(

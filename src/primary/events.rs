@@ -51,7 +51,8 @@ pub fn statement_events(stmt: &LoggedStatement, thread_id: u32) -> Vec<TimedEven
 
 fn user_var_event(name: &str, value: &UserVarValue) -> EventBody {
     let (value, charset, flags) = match value {
-        UserVarValue::Null => (LogUserVar::Null, UTF8MB4_GENERAL_CI as u32, None),
+        // A NULL user variable is logged as name + is_null only (no type, charset or flags).
+        UserVarValue::Null => (LogUserVar::Null, 0, None),
         UserVarValue::String(b, coll) => (LogUserVar::String(b.clone()), *coll as u32, Some(0)),
         UserVarValue::Real(f) => (LogUserVar::Real(*f), 63, Some(0)),
         UserVarValue::Int(v, unsigned) => (LogUserVar::Int { value: *v, unsigned: *unsigned }, 63, Some(0)),

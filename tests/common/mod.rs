@@ -202,8 +202,18 @@ pub async fn conn(port: u16, db: Option<&str>) -> mysql_async::Conn {
 
 /// Runs SQL with `mariadb -N -B` (no column names, tab-separated) and returns stdout or stderr.
 pub fn mariadb_try(port: u16, sql: &str) -> Result<String, String> {
+    mariadb_run(port, sql, &["-N"])
+}
+
+/// Like [`mariadb_try`] but with column names (`\G` output then has its `Label: value` lines).
+pub fn mariadb_labeled(port: u16, sql: &str) -> Result<String, String> {
+    mariadb_run(port, sql, &[])
+}
+
+fn mariadb_run(port: u16, sql: &str, extra: &[&str]) -> Result<String, String> {
     let out = Command::new("mariadb")
-        .args(["--no-defaults", "-h127.0.0.1", "-uroot", "-N", "-B", "--connect-timeout=5"])
+        .args(["--no-defaults", "-h127.0.0.1", "-uroot", "-B", "--connect-timeout=5"])
+        .args(extra)
         .arg(format!("-P{port}"))
         .arg("-e")
         .arg(sql)
@@ -243,7 +253,7 @@ pub fn wait_caught_up(primary: &Server, replica: &Server) {
         panic!(
             "replica {} did not reach {target}; status:\n{}\nreplica log:\n{}",
             replica.port,
-            mariadb_try(replica.port, "SHOW REPLICA STATUS\\G").unwrap_or_else(|e| e),
+            mariadb_labeled(replica.port, "SHOW REPLICA STATUS\\G").unwrap_or_else(|e| e),
             replica.log()
         );
     }
@@ -274,7 +284,7 @@ pub fn sysbench(port: u16, args: &[&str]) -> String {
 
 /// `SHOW SLAVE STATUS` field of a server, or `None` if it is not a replica or unreachable.
 pub fn replica_field(server: &Server, field: &str) -> Option<String> {
-    let out = mariadb_try(server.port, "SHOW SLAVE STATUS\\G").ok()?;
+    let out = mariadb_labeled(server.port, "SHOW SLAVE STATUS\\G").ok()?;
     out.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         (k.trim() == field).then(|| v.trim().to_string())
