@@ -39,7 +39,7 @@ async fn run_unit(c: &mut mysql_async::Conn, unit: &Unit) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_workloads_converge_on_two_replicas() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let primary = Server::primary(dir.path());
     let r1 = Server::replica(dir.path(), "replica1", 2, primary.port);
     let r2 = Server::replica(dir.path(), "replica2", 3, primary.port);

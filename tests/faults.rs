@@ -89,7 +89,7 @@ fn cycles() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_cycles_lose_no_acknowledged_commit() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let mut primary = Server::primary(dir.path());
     let mut replica = Server::replica(dir.path(), "replica", 2, primary.port);
     primary
@@ -129,7 +129,7 @@ fn status_field(server: &Server, field: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_faults_show_in_status_and_heal() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let primary = Server::primary(dir.path());
     let proxy = Proxy::start(primary.port).await;
     let replica = Server::replica(dir.path(), "replica", 2, proxy.port);

@@ -27,7 +27,7 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn sysbench_both_ps_modes_then_mariadb_binlog_decodes_every_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let mut primary = Server::primary(dir.path());
     let mut replica = Server::replica(dir.path(), "replica", 2, primary.port);
     for ps in ["--db-ps-mode=disable", "--db-ps-mode=auto"] {

@@ -29,7 +29,7 @@ fn assert_same_tables(primary: &Server, replicas: &[&Server], tables: &[&str]) {
 
 #[test]
 fn sysbench_load_converges_on_two_replicas() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let primary = Server::primary(dir.path());
     let r1 = Server::replica(dir.path(), "replica1", 2, primary.port);
     let r2 = Server::replica(dir.path(), "replica2", 3, primary.port);
@@ -54,7 +54,7 @@ fn sysbench_load_converges_on_two_replicas() {
 
 #[test]
 fn replica_killed_during_load_converges() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let primary = Server::primary(dir.path());
     let mut replica = Server::replica(dir.path(), "replica", 2, primary.port);
     sb(primary.port, "oltp_write_only", &["prepare"]);
@@ -78,7 +78,7 @@ fn replica_killed_during_load_converges() {
 
 #[test]
 fn primary_outage_shows_connecting_and_null_lag_then_resumes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let mut primary = Server::primary(dir.path());
     let replica = Server::replica(dir.path(), "replica", 2, primary.port);
     primary.sql("CREATE DATABASE o; CREATE TABLE o.t (id INT PRIMARY KEY, v INT); INSERT INTO o.t VALUES (1, 1)");

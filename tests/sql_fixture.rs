@@ -164,3 +164,27 @@ fn running_the_workload_as_primary_logs_mariadbs_context() {
     assert_eq!(ddl, 1);
     assert_eq!(n.rows("CHECKSUM TABLE fx.items").len(), 1);
 }
+
+#[test]
+fn forced_insert_id_interval_follows_explicit_values_as_on_the_primary() {
+    // Primary: a multi-row INSERT mixing generated and explicit ids.
+    let sql = "INSERT INTO t (id, v) VALUES (NULL, 'a'), (184, 'b'), (176, 'c'), (NULL, 'd'), (NULL, 'e')";
+    let mut primary = Node::new();
+    primary.run("CREATE DATABASE d", &ctx(None));
+    primary.run("USE d", &ctx(None));
+    primary.run("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v CHAR(1))", &ctx(None));
+    primary.run("INSERT INTO t (v) VALUES ('x')", &ctx(None));
+    primary.run("DELETE FROM t", &ctx(None));
+    primary.run(sql, &ctx(None));
+    let logged = primary.logged.iter().find(|l| l.sql == sql).unwrap().insert_id;
+    assert_eq!(logged, Some(2));
+    let want = primary.rows("SELECT id, v FROM t ORDER BY id");
+    assert_eq!(want, ["2\ta", "176\tc", "184\tb", "185\td", "186\te"]);
+    // Replica: a fresh table whose counter is elsewhere; the logged INSERT_ID gives the same ids.
+    let mut replica = Node::new();
+    replica.run("CREATE DATABASE d", &ctx(None));
+    replica.run("USE d", &ctx(None));
+    replica.run("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v CHAR(1))", &ctx(None));
+    replica.run(sql, &ctx(logged));
+    assert_eq!(replica.rows("SELECT id, v FROM t ORDER BY id"), want);
+}

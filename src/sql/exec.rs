@@ -1149,6 +1149,14 @@ impl<'a> Exec<'a> {
     }
 
     fn bump_autoinc(&mut self, t: &TableDef, used: u64) -> Result<()> {
+        // A forced INSERT_ID (replay) covers the interval [id, inf) as in MySQL: once the statement has
+        // generated a value, an explicit value at or past the cursor moves it on, exactly as the
+        // table's counter moved on the primary (adjust_next_insert_id_after_explicit_value).
+        if let Some(forced) = self.next_forced_id {
+            if self.used.insert_id.is_some() && used >= forced {
+                self.next_forced_id = Some(used.saturating_add(1));
+            }
+        }
         let key = catalog::tid_key(K_AUTOINC, t.id);
         let stored = match self.view.get(&key)? {
             Some(b) if b.len() == 8 => u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8])),

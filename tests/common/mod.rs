@@ -53,6 +53,21 @@ where
     }
 }
 
+/// A temp dir for one test's servers. With `REPLD_KEEP_DIRS=1` it is kept after the test (its path
+/// is printed), so that the data, binlogs and server logs of a failure can be examined.
+pub fn test_dir() -> tempfile::TempDir {
+    let keep = std::env::var_os("REPLD_KEEP_DIRS").is_some_and(|v| v == "1");
+    let dir = tempfile::Builder::new()
+        .prefix("repld-test-")
+        .disable_cleanup(keep)
+        .tempdir()
+        .expect("create temp dir");
+    if keep {
+        eprintln!("test data kept in {}", dir.path().display());
+    }
+    dir
+}
+
 /// The role a [`Server`] was started in.
 #[derive(Clone, Debug)]
 pub enum Role {
