@@ -18,9 +18,12 @@
 pub mod control;
 pub mod error;
 pub mod log;
+pub mod metrics;
 pub mod primary;
 pub mod replica;
+pub mod sandbox;
 pub mod sql;
+pub mod status;
 pub mod wire;
 
 pub use error::{Error, Result};

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# bench/run.sh -- the same sysbench matrix against a repld primary+replica and a MariaDB primary+replica,
+# in one run, and one table with both figures and their ratio.
+#
+# Matrix (issue 7): durable (sync_binlog=1) oltp_insert at 1 and 8 threads, oltp_write_only at 8 threads,
+# TABLES x SIZE rows, DUR seconds each; then N single-row INSERTs from one `mariadb` client. After every load:
+# the time until the replica has applied everything (catch-up), CHECKSUM TABLE on both sides, and the RSS
+# of every server.
+#
+# Knobs: DUR (20) TABLES (4) SIZE (10000) INSERT_N (20000) PS_MODE (auto) OUT (/tmp/repld-bench)
+#        SYSTEMS ("repld mariadb")  REPLD_BIN (target/release/repld, built if missing)
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+OUT=${OUT:-/tmp/repld-bench}
+DUR=${DUR:-20}
+TABLES=${TABLES:-4}
+SIZE=${SIZE:-10000}
+INSERT_N=${INSERT_N:-20000}
+PS_MODE=${PS_MODE:-auto}
+SYSTEMS=${SYSTEMS:-"repld mariadb"}
+REPLD_BIN=${REPLD_BIN:-$ROOT/target/release/repld}
+export PAIR_DIR=${PAIR_DIR:-$OUT/mariadb-pair}
+mkdir -p "$OUT"
+RES=$OUT/results.tsv
+printf 'system\tmetric\tvalue\n' >"$RES"
+
+# shellcheck source=mariadb/run-pair.sh
+. "$HERE/mariadb/run-pair.sh"   # p_sql/r_sql, primary_pos, replica_pos, wait_catchup, pair_* for MariaDB
+
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" | tee -a "$RES" >&2; }
+rss_mb() { awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo NA; }
+
+# --- repld pair -----------------------------------------------------------------------------------
+REPLD_DIR=$OUT/repld-pair
+RP_PORT=${RP_PORT:-33071}
+RR_PORT=${RR_PORT:-33072}
+repld_start() {
+    [ -x "$REPLD_BIN" ] || (cd "$ROOT" && cargo build --release --bins >&2)
+    rm -rf "$REPLD_DIR"; mkdir -p "$REPLD_DIR"
+    "$REPLD_BIN" primary --data-dir "$REPLD_DIR/primary" --listen "127.0.0.1:$RP_PORT" --server-id 1 \
+        >"$REPLD_DIR/primary.log" 2>&1 &
+    echo $! >"$REPLD_DIR/primary.pid"
+    "$REPLD_BIN" replica --data-dir "$REPLD_DIR/replica" --listen "127.0.0.1:$RR_PORT" --server-id 2 \
+        --source "127.0.0.1:$RP_PORT" >"$REPLD_DIR/replica.log" 2>&1 &
+    echo $! >"$REPLD_DIR/replica.pid"
+    local i
+    for i in $(seq 1 200); do
+        if mariadb --no-defaults -h127.0.0.1 -P"$RP_PORT" -uroot -e 'SELECT 1' >/dev/null 2>&1 &&
+           mariadb --no-defaults -h127.0.0.1 -P"$RR_PORT" -uroot -e 'SELECT 1' >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "repld did not start; see $REPLD_DIR/*.log" >&2; return 1
+}
+repld_stop() {
+    local f pid
+    for f in "$REPLD_DIR"/primary.pid "$REPLD_DIR"/replica.pid; do
+        [ -f "$f" ] || continue
+        pid=$(cat "$f"); kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true; rm -f "$f"
+    done
+}
+
+use_system() { # repld|mariadb: point p_sql/r_sql and the sysbench target at that system
+    SYS=$1
+    if [ "$SYS" = repld ]; then
+        p_sql() { mariadb --no-defaults -h127.0.0.1 -P"$RP_PORT" -uroot "$@"; }
+        r_sql() { mariadb --no-defaults -h127.0.0.1 -P"$RR_PORT" -uroot "$@"; }
+        SB_PORT=$RP_PORT SB_USER=root SB_PASS=""
+        P_PID=$(cat "$REPLD_DIR/primary.pid") R_PID=$(cat "$REPLD_DIR/replica.pid")
+    else
+        p_sql() { mariadb --no-defaults -S "$PAIR_DIR/primary.sock" -uroot "$@"; }
+        r_sql() { mariadb --no-defaults -S "$PAIR_DIR/replica.sock" -uroot "$@"; }
+        SB_PORT=$P_PORT SB_USER=$BENCH_USER SB_PASS=$BENCH_PASS
+        P_PID=$(cat "$PAIR_DIR/primary.mypid") R_PID=$(cat "$PAIR_DIR/replica.mypid")
+    fi
+}
+
+SB() {
+    sysbench --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SB_PORT" --mysql-user="$SB_USER" \
+        --mysql-password="$SB_PASS" --mysql-db=sbtest --tables="$TABLES" --table-size="$SIZE" "$@"
+}
+sb_tables() { local i s=""; for i in $(seq 1 "$TABLES"); do s="$s${s:+, }sbtest.sbtest$i"; done; echo "$s"; }
+checksums_match() {
+    local p r; p=$(p_sql -N -e "CHECKSUM TABLE $1"); r=$(r_sql -N -e "CHECKSUM TABLE $1")
+    if [ "$p" = "$r" ]; then echo match; else echo "MISMATCH"; echo "primary: $p / replica: $r" >&2; fi
+}
+sync_replica() { local f p; read -r f p < <(primary_pos); wait_catchup "$f" "$p" 600 >/dev/null; }
+
+run_sysbench() { # test threads
+    local test=$1 th=$2 tag="$SYS-$1-t$2"
+    SB "$test" cleanup >/dev/null 2>&1 || true
+    p_sql -e "CREATE DATABASE IF NOT EXISTS sbtest"
+    SB "$test" prepare >"$OUT/$tag.prepare.log" 2>&1
+    sync_replica
+    SB "$test" --threads="$th" --time="$DUR" --db-ps-mode="$PS_MODE" run >"$OUT/$tag.log" 2>&1
+    local pf pp catch
+    read -r pf pp < <(primary_pos)
+    catch=$(wait_catchup "$pf" "$pp" 900) || true
+    record "$SYS" "$test t$th tps" "$(awk '/transactions:/{gsub(/\(/,"",$3); print $3}' "$OUT/$tag.log")"
+    record "$SYS" "$test t$th catch-up s" "$catch"
+    record "$SYS" "$test t$th checksum" "$(checksums_match "$(sb_tables)")"
+    record "$SYS" "$test t$th primary RSS MB" "$(rss_mb "$P_PID")"
+    record "$SYS" "$test t$th replica RSS MB" "$(rss_mb "$R_PID")"
+}
+
+run_inserts() {
+    local sqlf="$OUT/inserts-$INSERT_N.sql" t0 t1 pf pp catch
+    "$HERE/mariadb/gen-inserts.sh" "$INSERT_N" t >"$sqlf"
+    p_sql -e "DROP DATABASE IF EXISTS ins; CREATE DATABASE ins;
+      CREATE TABLE ins.t (id INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL,
+        c VARCHAR(64) NOT NULL, v DOUBLE NOT NULL, ts DATETIME NOT NULL) ENGINE=InnoDB;"
+    sync_replica
+    t0=$(now); p_sql ins <"$sqlf"; t1=$(now)
+    read -r pf pp < <(primary_pos)
+    catch=$(wait_catchup "$pf" "$pp" 900) || true
+    record "$SYS" "inserts x$INSERT_N rows/s" "$(awk -v n="$INSERT_N" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')"
+    record "$SYS" "inserts x$INSERT_N catch-up s" "$catch"
+    record "$SYS" "inserts x$INSERT_N checksum" "$(checksums_match ins.t)"
+}
+
+run_matrix() {
+    run_sysbench oltp_insert 1
+    run_sysbench oltp_insert 8
+    run_sysbench oltp_write_only 8
+    [ "$INSERT_N" -gt 0 ] && run_inserts
+    return 0
+}
+
+trap 'repld_stop; pair_stop >/dev/null 2>&1 || true' EXIT
+for sys in $SYSTEMS; do
+    if [ "$sys" = repld ]; then repld_start; use_system repld; run_matrix; repld_stop
+    else
+        export SYNC_BINLOG=1 FLUSH_AT_COMMIT=1
+        pair_init; pair_start; pair_setup_replication; use_system mariadb; run_matrix; pair_stop
+    fi
+done
+
+# One table: metric | repld | MariaDB | ratio (repld / MariaDB; for catch-up and RSS lower is better).
+echo
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC') DUR=${DUR}s TABLES=$TABLES SIZE=$SIZE ps-mode=$PS_MODE, $(nproc) cores"
+awk -F'\t' 'NR>1 { v[$1 FS $2]=$3; if (!seen[$2]++) order[++n]=$2 }
+  END {
+    printf "%-34s %12s %12s %8s\n", "metric", "repld", "MariaDB", "ratio"
+    for (i=1;i<=n;i++) { m=order[i]; a=v["repld" FS m]; b=v["mariadb" FS m]
+      r = (a+0>0 && b+0>0) ? sprintf("%.2f", a/b) : "-"
+      printf "%-34s %12s %12s %8s\n", m, (a==""?"-":a), (b==""?"-":b), r } }' "$RES" | tee "$OUT/table.txt"
