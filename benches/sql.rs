@@ -99,6 +99,23 @@ fn main() {
         "insert (autocommit, group apply every 64 commits): {extra} rows, {:.0} statements/s",
         rate(extra, t)
     );
+    // Engine cost alone: parse + execute of single-row INSERTs inside one transaction (no sled writes
+    // until COMMIT), then one apply.
+    let t = Instant::now();
+    let k = rows / 2;
+    b.run("BEGIN");
+    for i in 0..k {
+        let sql = format!(
+            "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, {}, '{c}', '{pad}')",
+            (i * 7919) % rows
+        );
+        for st in b.engine.parse(&sql).expect("parse") {
+            b.engine.execute(&mut b.session, &st, &ctx).expect("execute");
+        }
+    }
+    let exec_rate = rate(k, t);
+    b.run("COMMIT");
+    println!("insert parse+execute only (one transaction): {k} rows, {exec_rate:.0} statements/s; with its commit: {:.0} rows/s", rate(k, t));
     let mut x: u64 = 12345;
     let n = rows;
     let t = Instant::now();

@@ -200,7 +200,7 @@ fn special(r: &mut Rng) -> String {
             format!("SELECT {}1{}", "(".repeat(d), ")".repeat(d))
         }
         1 => format!("SELECT {}", "1+".repeat(r.below(150)) + "1"),
-        2 => format!("SELECT '{}'", "x".repeat(r.below(100_000))),
+        2 => format!("SELECT '{}'", "x".repeat(r.below(20_000))),
         3 => format!("INSERT INTO t (b) VALUES ('{}')", "é".repeat(r.below(10))),
         4 => format!("SELECT {}", "9".repeat(1 + r.below(100))),
         _ => format!("SELECT * FROM t WHERE id = {}", r.next() as i64),
