@@ -18,7 +18,7 @@ use sqlparser::parser::Parser;
 pub const SERVER_VERSION_ID: u32 = 101119;
 
 /// Largest statement nesting sqlparser is allowed (its default recursion limit is 50).
-const RECURSION_LIMIT: usize = 200;
+const RECURSION_LIMIT: usize = 100;
 
 /// Splits `sql` at top-level semicolons; empty statements are dropped.
 pub fn split(sql: &str) -> Vec<&str> {
@@ -410,6 +410,7 @@ pub fn normalize(body: &str) -> Option<Normalized> {
         if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
             if i > 0 && (ident(b[i - 1]) || b[i - 1] == b'.') {
                 // part of an identifier such as sbtest1 or t.1col
+                i += 1;
                 while i < b.len() && ident(b[i]) {
                     i += 1;
                 }
@@ -593,6 +594,8 @@ mod cache_tests {
         assert!(normalize("SELECT X'41'").is_none());
         assert!(normalize("SELECT 1abc").is_none());
         assert!(normalize("CREATE TABLE t (a CHAR(5))").is_none());
+        assert!(normalize("SELECT t.5 FROM t").is_some());
+        assert!(normalize("SELECT a.b.5x, 1.5.5 FROM t").is_none_or(|n| !n.key.is_empty()));
     }
 
     #[test]
