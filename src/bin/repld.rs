@@ -75,7 +75,9 @@ fn main() {
         }
         None if cli.config.is_some() => (None, ServerFlags::default()),
         None => {
-            eprintln!("Error: give a role (`repld primary ...` / `repld replica ...`) or --config FILE");
+            eprintln!(
+                "Error: give a role (`repld primary ...` / `repld replica ...`) or --config FILE"
+            );
             std::process::exit(2);
         }
     };

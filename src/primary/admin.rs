@@ -127,31 +127,36 @@ pub fn parse_admin(sql: &str) -> Option<Result<Admin>> {
     let w = words(&toks);
     let starts = |p: &[&str]| w.len() >= p.len() && w[..p.len()] == *p;
     let exact = |p: &[&str]| w.len() == p.len() && w[..] == *p;
-    let admin = if exact(&["SHOW", "MASTER", "STATUS"]) || exact(&["SHOW", "BINARY", "LOG", "STATUS"]) {
-        Admin::MasterStatus
-    } else if exact(&["SHOW", "BINARY", "LOGS"]) || exact(&["SHOW", "MASTER", "LOGS"]) {
-        Admin::BinaryLogs
-    } else if starts(&["SHOW", "BINLOG", "EVENTS"]) {
-        return Some(parse_binlog_events(&toks[3..]));
-    } else if exact(&["FLUSH", "BINARY", "LOGS"]) || exact(&["FLUSH", "LOGS"]) {
-        Admin::FlushLogs
-    } else if starts(&["PURGE"]) && w.len() >= 3 && (w[1] == "BINARY" || w[1] == "MASTER") && w[2] == "LOGS" {
-        return Some(parse_purge(&toks[3..]));
-    } else if exact(&["SHOW", "SLAVE", "HOSTS"]) || exact(&["SHOW", "REPLICAS"]) {
-        Admin::SlaveHosts
-    } else if exact(&["SHOW", "PROCESSLIST"]) || exact(&["SHOW", "FULL", "PROCESSLIST"]) {
-        Admin::ProcessList { full: w.len() == 3 }
-    } else if starts(&["KILL"]) {
-        return Some(parse_kill(&toks[1..]));
-    } else if starts(&["SET"]) && w.len() >= 2 && is_repl_var(w[1]) {
-        return parse_set_repl_var(&toks[1..]).map(Ok);
-    } else if exact(&["SELECT", "@MASTER_BINLOG_CHECKSUM"]) {
-        Admin::SelectChecksum
-    } else if starts(&["SELECT", "BINLOG_GTID_POS"]) {
-        return Some(parse_gtid_pos(&toks[2..]));
-    } else {
-        return None;
-    };
+    let admin =
+        if exact(&["SHOW", "MASTER", "STATUS"]) || exact(&["SHOW", "BINARY", "LOG", "STATUS"]) {
+            Admin::MasterStatus
+        } else if exact(&["SHOW", "BINARY", "LOGS"]) || exact(&["SHOW", "MASTER", "LOGS"]) {
+            Admin::BinaryLogs
+        } else if starts(&["SHOW", "BINLOG", "EVENTS"]) {
+            return Some(parse_binlog_events(&toks[3..]));
+        } else if exact(&["FLUSH", "BINARY", "LOGS"]) || exact(&["FLUSH", "LOGS"]) {
+            Admin::FlushLogs
+        } else if starts(&["PURGE"])
+            && w.len() >= 3
+            && (w[1] == "BINARY" || w[1] == "MASTER")
+            && w[2] == "LOGS"
+        {
+            return Some(parse_purge(&toks[3..]));
+        } else if exact(&["SHOW", "SLAVE", "HOSTS"]) || exact(&["SHOW", "REPLICAS"]) {
+            Admin::SlaveHosts
+        } else if exact(&["SHOW", "PROCESSLIST"]) || exact(&["SHOW", "FULL", "PROCESSLIST"]) {
+            Admin::ProcessList { full: w.len() == 3 }
+        } else if starts(&["KILL"]) {
+            return Some(parse_kill(&toks[1..]));
+        } else if starts(&["SET"]) && w.len() >= 2 && is_repl_var(w[1]) {
+            return parse_set_repl_var(&toks[1..]).map(Ok);
+        } else if exact(&["SELECT", "@MASTER_BINLOG_CHECKSUM"]) {
+            Admin::SelectChecksum
+        } else if starts(&["SELECT", "BINLOG_GTID_POS"]) {
+            return Some(parse_gtid_pos(&toks[2..]));
+        } else {
+            return None;
+        };
     Some(Ok(admin))
 }
 
@@ -243,7 +248,13 @@ fn parse_purge(toks: &[Tok]) -> Result<Admin> {
         [Tok::Word(w), Tok::Str(d)] if w == "BEFORE" => {
             let p = crate::wire::parse_datetime_text(d)
                 .and_then(|p| crate::wire::datetime_micros(&p))
-                .ok_or_else(|| crate::error::Error::sql(1210, "HY000", format!("Incorrect arguments to PURGE: '{d}'")))?;
+                .ok_or_else(|| {
+                    crate::error::Error::sql(
+                        1210,
+                        "HY000",
+                        format!("Incorrect arguments to PURGE: '{d}'"),
+                    )
+                })?;
             Ok(Admin::PurgeBefore(p.div_euclid(1_000_000)))
         }
         _ => Err(bad_syntax("")),
@@ -294,12 +305,26 @@ mod tests {
         assert_eq!(p("SHOW BINARY LOGS"), Admin::BinaryLogs);
         assert_eq!(
             p("SHOW BINLOG EVENTS IN 'binlog.000002' FROM 256 LIMIT 2, 5"),
-            Admin::BinlogEvents { file: Some("binlog.000002".into()), from: Some(256), offset: 2, limit: Some(5) }
+            Admin::BinlogEvents {
+                file: Some("binlog.000002".into()),
+                from: Some(256),
+                offset: 2,
+                limit: Some(5)
+            }
         );
-        assert_eq!(p("SHOW BINLOG EVENTS"), Admin::BinlogEvents { file: None, from: None, offset: 0, limit: None });
+        assert_eq!(
+            p("SHOW BINLOG EVENTS"),
+            Admin::BinlogEvents { file: None, from: None, offset: 0, limit: None }
+        );
         assert_eq!(p("FLUSH BINARY LOGS"), Admin::FlushLogs);
-        assert_eq!(p("PURGE BINARY LOGS TO 'binlog.000003'"), Admin::PurgeTo("binlog.000003".into()));
-        assert_eq!(p("PURGE MASTER LOGS BEFORE '2023-11-14 22:13:20'"), Admin::PurgeBefore(1_700_000_000));
+        assert_eq!(
+            p("PURGE BINARY LOGS TO 'binlog.000003'"),
+            Admin::PurgeTo("binlog.000003".into())
+        );
+        assert_eq!(
+            p("PURGE MASTER LOGS BEFORE '2023-11-14 22:13:20'"),
+            Admin::PurgeBefore(1_700_000_000)
+        );
         assert_eq!(p("SHOW REPLICAS"), Admin::SlaveHosts);
         assert_eq!(p("show full processlist"), Admin::ProcessList { full: true });
         assert_eq!(p("KILL QUERY 7"), Admin::Kill { id: 7, query_only: true });
@@ -310,11 +335,17 @@ mod tests {
         );
         assert_eq!(
             p("SET @master_heartbeat_period= 1000000000"),
-            Admin::SetReplVar { name: "master_heartbeat_period".into(), value: Some("1000000000".into()) }
+            Admin::SetReplVar {
+                name: "master_heartbeat_period".into(),
+                value: Some("1000000000".into())
+            }
         );
         assert_eq!(
             p("SET @master_binlog_checksum= @@global.binlog_checksum"),
-            Admin::SetReplVar { name: "master_binlog_checksum".into(), value: Some("CRC32".into()) }
+            Admin::SetReplVar {
+                name: "master_binlog_checksum".into(),
+                value: Some("CRC32".into())
+            }
         );
         assert_eq!(p("SELECT @master_binlog_checksum"), Admin::SelectChecksum);
         assert_eq!(
@@ -325,7 +356,13 @@ mod tests {
 
     #[test]
     fn leaves_other_statements_to_the_engine() {
-        for sql in ["SELECT 1", "SHOW TABLES", "SET @a = 1", "SHOW VARIABLES LIKE 'x'", "INSERT INTO kill VALUES (1)"] {
+        for sql in [
+            "SELECT 1",
+            "SHOW TABLES",
+            "SET @a = 1",
+            "SHOW VARIABLES LIKE 'x'",
+            "INSERT INTO kill VALUES (1)",
+        ] {
             assert!(parse_admin(sql).is_none(), "{sql}");
         }
         assert!(parse_admin("KILL abc").unwrap().is_err());

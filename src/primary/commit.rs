@@ -79,7 +79,8 @@ fn append_one(shared: &Shared, c: &PendingCommit, thread_id: u32, last: &mut Las
         let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst) + 1;
         shared.engine.publish(seq, c);
         let gtid = {
-            let mut state = shared.gtid_state.lock().map_err(|_| Error::Abort("gtid state poisoned".into()))?;
+            let mut state =
+                shared.gtid_state.lock().map_err(|_| Error::Abort("gtid state poisoned".into()))?;
             state.update(appended.gtid);
             state.to_string()
         };
@@ -92,7 +93,8 @@ fn append_one(shared: &Shared, c: &PendingCommit, thread_id: u32, last: &mut Las
 /// Step 4: applies every published transaction up to `seq` with `pos`, unless a later commit already
 /// did (its position covers ours).
 fn apply_up_to(shared: &Shared, seq: u64, pos: &AppliedPos) -> Result<()> {
-    let mut applied = shared.applied_seq.lock().map_err(|_| Error::Abort("apply lock poisoned".into()))?;
+    let mut applied =
+        shared.applied_seq.lock().map_err(|_| Error::Abort("apply lock poisoned".into()))?;
     if *applied >= seq {
         return Ok(());
     }

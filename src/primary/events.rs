@@ -45,7 +45,10 @@ pub fn statement_events(stmt: &LoggedStatement, thread_id: u32) -> Vec<TimedEven
         hrnow_us: Some(stmt.now_us.rem_euclid(1_000_000) as u32),
         ..Default::default()
     };
-    out.push((ts, EventBody::query(thread_id, stmt.db.as_deref().unwrap_or(""), status, &stmt.sql)));
+    out.push((
+        ts,
+        EventBody::query(thread_id, stmt.db.as_deref().unwrap_or(""), status, &stmt.sql),
+    ));
     out
 }
 
@@ -55,10 +58,16 @@ fn user_var_event(name: &str, value: &UserVarValue) -> EventBody {
         UserVarValue::Null => (LogUserVar::Null, 0, None),
         UserVarValue::String(b, coll) => (LogUserVar::String(b.clone()), *coll as u32, Some(0)),
         UserVarValue::Real(f) => (LogUserVar::Real(*f), 63, Some(0)),
-        UserVarValue::Int(v, unsigned) => (LogUserVar::Int { value: *v, unsigned: *unsigned }, 63, Some(0)),
+        UserVarValue::Int(v, unsigned) => {
+            (LogUserVar::Int { value: *v, unsigned: *unsigned }, 63, Some(0))
+        }
         UserVarValue::Decimal(text) => match decimal_to_bin(text) {
-            Some((precision, scale, bytes)) => (LogUserVar::Decimal { precision, scale, bytes }, 63, Some(0)),
-            None => (LogUserVar::String(text.as_bytes().to_vec()), UTF8MB4_GENERAL_CI as u32, Some(0)),
+            Some((precision, scale, bytes)) => {
+                (LogUserVar::Decimal { precision, scale, bytes }, 63, Some(0))
+            }
+            None => {
+                (LogUserVar::String(text.as_bytes().to_vec()), UTF8MB4_GENERAL_CI as u32, Some(0))
+            }
         },
     };
     EventBody::UserVar { name: name.to_string(), value, charset, flags, extra: Vec::new() }
@@ -75,7 +84,9 @@ pub fn decimal_to_bin(text: &str) -> Option<(u8, u8, Vec<u8>)> {
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) || (int.is_empty() && frac.is_empty()) {
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        || (int.is_empty() && frac.is_empty())
+    {
         return None;
     }
     let int = int.trim_start_matches('0');
@@ -180,7 +191,9 @@ impl StatementDecoder {
     /// Feeds one event (header timestamp, body); returns a statement when the body is a QUERY.
     pub fn push(&mut self, timestamp: u32, body: &EventBody) -> Result<Option<DecodedStatement>> {
         match body {
-            EventBody::Intvar { kind, value } if *kind == intvar::INSERT_ID => self.ctx.insert_id = Some(*value),
+            EventBody::Intvar { kind, value } if *kind == intvar::INSERT_ID => {
+                self.ctx.insert_id = Some(*value)
+            }
             EventBody::Intvar { value, .. } => self.ctx.last_insert_id = Some(*value),
             EventBody::Rand { seed1, seed2 } => self.ctx.rand_seeds = Some((*seed1, *seed2)),
             EventBody::UserVar { name, value, charset, .. } => {
@@ -190,8 +203,9 @@ impl StatementDecoder {
                     LogUserVar::Real(f) => UserVarValue::Real(*f),
                     LogUserVar::Int { value, unsigned } => UserVarValue::Int(*value, *unsigned),
                     LogUserVar::Decimal { precision, scale, bytes } => UserVarValue::Decimal(
-                        decimal_from_bin(*precision, *scale, bytes)
-                            .ok_or_else(|| crate::error::Error::InvalidData(format!("bad DECIMAL in @{name}")))?,
+                        decimal_from_bin(*precision, *scale, bytes).ok_or_else(|| {
+                            crate::error::Error::InvalidData(format!("bad DECIMAL in @{name}"))
+                        })?,
                     ),
                 };
                 self.user_vars.push((name.clone(), v));
@@ -199,10 +213,16 @@ impl StatementDecoder {
             EventBody::Query { db, status, sql, .. } => {
                 let mut ctx = std::mem::take(&mut self.ctx);
                 ctx.now_us = timestamp as i64 * 1_000_000 + status.hrnow_us.unwrap_or(0) as i64;
-                let sql = String::from_utf8(sql.clone())
-                    .map_err(|_| crate::error::Error::InvalidData("QUERY text is not UTF-8".into()))?;
+                let sql = String::from_utf8(sql.clone()).map_err(|_| {
+                    crate::error::Error::InvalidData("QUERY text is not UTF-8".into())
+                })?;
                 let db = if db.is_empty() { None } else { Some(db.clone()) };
-                return Ok(Some(DecodedStatement { sql, db, ctx, user_vars: std::mem::take(&mut self.user_vars) }));
+                return Ok(Some(DecodedStatement {
+                    sql,
+                    db,
+                    ctx,
+                    user_vars: std::mem::take(&mut self.user_vars),
+                }));
             }
             _ => {}
         }
@@ -220,11 +240,12 @@ mod tests {
         let (p, s, b) = decimal_to_bin("1234567890.1234").unwrap();
         assert_eq!((p, s), (14, 4));
         assert_eq!(b, vec![0x81, 0x0D, 0xFB, 0x38, 0xD2, 0x04, 0xD2]);
-        for t in ["0", "-12.50", "12.50", "0.001", "-0.5", "123456789012345678901234.000000000001", "7"] {
+        for t in
+            ["0", "-12.50", "12.50", "0.001", "-0.5", "123456789012345678901234.000000000001", "7"]
+        {
             let (p, s, b) = decimal_to_bin(t).unwrap();
             let back = decimal_from_bin(p, s, &b).unwrap();
-            let want = if t.starts_with("0.") || t.starts_with("-0.") { t.to_string() } else { t.to_string() };
-            assert_eq!(back, want, "{t}");
+            assert_eq!(back, t, "{t}");
         }
         assert!(decimal_to_bin("1e5").is_none());
     }

@@ -26,12 +26,13 @@ pub fn replay_binlog(engine: &Engine, binlog: &BinlogWriter) -> Result<usize> {
         Some(p) => (p.file.clone(), p.pos, p.gtid.parse::<GtidState>()?),
         None => (String::new(), 4, GtidState::new()),
     };
-    let mut reader = LogReader::open(binlog.dir(), binlog.basename(), &file, pos).map_err(|e| match e {
-        Error::LogPurged(m) | Error::PositionNotFound(m) => Error::InvalidData(format!(
+    let mut reader =
+        LogReader::open(binlog.dir(), binlog.basename(), &file, pos).map_err(|e| match e {
+            Error::LogPurged(m) | Error::PositionNotFound(m) => Error::InvalidData(format!(
             "the store is at binlog position {file}:{pos} but the binary log cannot serve it: {m}"
         )),
-        other => other,
-    })?;
+            other => other,
+        })?;
     reader.set_limit(Some(binlog.durable_pos()));
     let applier = Applier::new(engine.clone())?;
     let mut builder = TxnBuilder::new();

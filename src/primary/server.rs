@@ -42,7 +42,11 @@ pub struct Server {
 impl Server {
     /// Opens the binary log in `config.data_dir`, recovers the store from it (primary role) and
     /// prepares the shared state. `control` is the replica role, if the server has one.
-    pub fn open(config: ServerConfig, engine: Engine, control: Option<Arc<dyn ReplicaControl>>) -> Result<Server> {
+    pub fn open(
+        config: ServerConfig,
+        engine: Engine,
+        control: Option<Arc<dyn ReplicaControl>>,
+    ) -> Result<Server> {
         std::fs::create_dir_all(&config.data_dir)?;
         let (binlog, report) = BinlogWriter::open(BinlogConfig {
             dir: config.binlog_dir(),
@@ -198,7 +202,8 @@ struct Handler {
 impl Handler {
     async fn run(self, socket: TcpStream, peer: std::net::SocketAddr) {
         let id = self.shared.new_conn_id();
-        if let Err(err) = session::serve(self.shared.clone(), socket, peer, id, self.shutdown).await {
+        if let Err(err) = session::serve(self.shared.clone(), socket, peer, id, self.shutdown).await
+        {
             // Client-side trouble (resets, bad packets) is routine: keep it at debug level.
             tracing::debug!(conn = id, cause = %err, "connection ended with an error");
         }

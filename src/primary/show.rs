@@ -93,7 +93,13 @@ pub fn processlist(shared: &Shared, full: bool) -> ResultSet {
         Ok(p) => p
             .iter()
             .map(|(id, p)| {
-                let info = p.info.as_ref().map(|i| if full { i.clone() } else { i.chars().take(100).collect() });
+                let info = p.info.as_ref().map(|i| {
+                    if full {
+                        i.clone()
+                    } else {
+                        i.chars().take(100).collect()
+                    }
+                });
                 vec![
                     Value::UInt(*id as u64),
                     text(p.user.clone()),
@@ -114,7 +120,8 @@ pub fn processlist(shared: &Shared, full: bool) -> ResultSet {
 
 /// SHOW SLAVE HOSTS / SHOW REPLICAS.
 pub fn slave_hosts(shared: &Shared) -> ResultSet {
-    let columns = vec![int_col("Server_id"), text_col("Host"), int_col("Port"), int_col("Master_id")];
+    let columns =
+        vec![int_col("Server_id"), text_col("Host"), int_col("Port"), int_col("Master_id")];
     let rows = match shared.replicas.lock() {
         Ok(r) => r
             .values()
@@ -149,14 +156,24 @@ pub fn binlog_admin(shared: &Shared, a: Admin) -> Result<Outcome> {
                 text_col("Binlog_Ignore_DB"),
                 text_col("Gtid_Binlog_Pos"),
             ];
-            let row = vec![text(file), Value::UInt(pos), text(""), text(""), text(gtid.to_string())];
+            let row =
+                vec![text(file), Value::UInt(pos), text(""), text(""), text(gtid.to_string())];
             Outcome::Rows(ResultSet { columns, rows: vec![row] })
         }
         Admin::BinaryLogs => {
-            let rows = binlog.files()?.into_iter().map(|(name, size)| vec![text(name), Value::UInt(size)]).collect();
-            Outcome::Rows(ResultSet { columns: vec![text_col("Log_name"), int_col("File_size")], rows })
+            let rows = binlog
+                .files()?
+                .into_iter()
+                .map(|(name, size)| vec![text(name), Value::UInt(size)])
+                .collect();
+            Outcome::Rows(ResultSet {
+                columns: vec![text_col("Log_name"), int_col("File_size")],
+                rows,
+            })
         }
-        Admin::BinlogEvents { file, from, offset, limit } => Outcome::Rows(binlog_events(shared, file, from, offset, limit)?),
+        Admin::BinlogEvents { file, from, offset, limit } => {
+            Outcome::Rows(binlog_events(shared, file, from, offset, limit)?)
+        }
         Admin::FlushLogs => {
             binlog.flush_logs()?;
             ok(0)
@@ -171,7 +188,10 @@ pub fn binlog_admin(shared: &Shared, a: Admin) -> Result<Outcome> {
         }
         Admin::BinlogGtidPos { file, pos } => {
             let gtid = gtid_at(shared, &file, pos)?;
-            Outcome::Rows(single(&format!("binlog_gtid_pos('{file}',{pos})"), gtid.map(text).unwrap_or(Value::Null)))
+            Outcome::Rows(single(
+                &format!("binlog_gtid_pos('{file}',{pos})"),
+                gtid.map(text).unwrap_or(Value::Null),
+            ))
         }
         other => return Err(Error::Abort(format!("not a binlog statement: {other:?}"))),
     })
@@ -180,7 +200,9 @@ pub fn binlog_admin(shared: &Shared, a: Admin) -> Result<Outcome> {
 /// PURGE errors as MariaDB words them.
 fn purge_error(e: Error) -> Error {
     match e {
-        Error::PositionNotFound(m) => Error::sql(1373, "HY000", format!("Target log not found in binlog index ({m})")),
+        Error::PositionNotFound(m) => {
+            Error::sql(1373, "HY000", format!("Target log not found in binlog index ({m})"))
+        }
         Error::Sql(_) => e,
         other => {
             let (_, _, m) = other.to_mysql();
@@ -199,10 +221,15 @@ fn binlog_events(
 ) -> Result<ResultSet> {
     let binlog = &shared.binlog;
     let file = file.unwrap_or_default();
-    let mut reader = LogReader::open(binlog.dir(), binlog.basename(), &file, from.unwrap_or(4)).map_err(|e| {
-        let (_, _, m) = e.to_mysql();
-        Error::sql(1220, "HY000", format!("Error when executing command SHOW BINLOG EVENTS: {m}"))
-    })?;
+    let mut reader = LogReader::open(binlog.dir(), binlog.basename(), &file, from.unwrap_or(4))
+        .map_err(|e| {
+            let (_, _, m) = e.to_mysql();
+            Error::sql(
+                1220,
+                "HY000",
+                format!("Error when executing command SHOW BINLOG EVENTS: {m}"),
+            )
+        })?;
     reader.set_limit(Some(binlog.durable_pos()));
     let first_file = reader.position().file;
     let columns = vec![
@@ -252,7 +279,9 @@ pub fn event_info(ev: &Event) -> String {
         }
         EventBody::Xid(x) => format!("COMMIT /* xid={x} */"),
         EventBody::Rotate { position, next_file } => format!("{next_file};pos={position}"),
-        EventBody::Intvar { kind, value } if *kind == intvar::INSERT_ID => format!("INSERT_ID={value}"),
+        EventBody::Intvar { kind, value } if *kind == intvar::INSERT_ID => {
+            format!("INSERT_ID={value}")
+        }
         EventBody::Intvar { value, .. } => format!("LAST_INSERT_ID={value}"),
         EventBody::Rand { seed1, seed2 } => format!("rand_seed1={seed1},rand_seed2={seed2}"),
         EventBody::UserVar { name, .. } => format!("@`{name}`"),
@@ -276,7 +305,9 @@ pub fn event_info(ev: &Event) -> String {
 /// (`binlog_gtid_pos()`, which a MariaDB replica asks when it switches to GTID mode).
 pub fn gtid_at(shared: &Shared, file: &str, pos: u64) -> Result<Option<String>> {
     let binlog = &shared.binlog;
-    let Ok(mut reader) = LogReader::open(binlog.dir(), binlog.basename(), file, 4) else { return Ok(None) };
+    let Ok(mut reader) = LogReader::open(binlog.dir(), binlog.basename(), file, 4) else {
+        return Ok(None);
+    };
     reader.set_limit(Some(crate::log::LogPos::new(file, pos)));
     let mut state = crate::log::GtidState::new();
     while let Some(ev) = reader.next_event()? {

@@ -245,7 +245,10 @@ pub struct Stmt {
     pub text: String,
     /// The classification.
     pub kind: StmtKind,
-    /// The parsed form, `None` for statements the server layer parses itself (kind Admin).
+    /// The parsed form, `None` for statements the server layer parses itself (kind Admin) and for the
+    /// few reads the engine executes from the text (CHECKSUM TABLE, SHOW WARNINGS, ...). Queries and DML
+    /// may come from the engine's statement cache (same tree as a fresh parse, but source spans refer
+    /// to the text with literals replaced by `?N`).
     pub parsed: Option<sqlparser::ast::Statement>,
 }
 
@@ -363,7 +366,7 @@ pub struct Engine {
 impl Engine {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<Engine> {
-        let db = sled::Config::new().path(path).open()?;
+        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
         Ok(Engine { inner: Arc::new(crate::sql::EngineInner::new(db)) })
     }
 
@@ -376,7 +379,7 @@ impl Engine {
     /// Splits and parses SQL text (multi-statements, `/*! */` comments) into statements.
     /// A syntax error is `Error::Sql` 1064.
     pub fn parse(&self, sql: &str) -> Result<Vec<Stmt>> {
-        super::parse::parse(sql)
+        super::parse::parse(&self.inner.stmt_cache, sql)
     }
 
     /// Executes one statement in a session. Writes go to the session's write set; finished transactions

@@ -89,7 +89,13 @@ pub struct Compiler<'a> {
     pub saw_column: bool,
     /// Select-list aliases usable here (HAVING / ORDER BY): name -> compiled expression.
     pub aliases: Vec<(String, CExpr)>,
+    /// Current nesting depth (bounded by [`MAX_DEPTH`]).
+    depth: usize,
 }
+
+/// Deepest expression nesting accepted; deeper expressions get error 1436 instead of exhausting the
+/// thread stack in compilation or evaluation.
+pub const MAX_DEPTH: usize = 64;
 
 /// Parses a numeric literal as MySQL types it.
 pub fn number_literal(s: &str) -> Result<Value> {
@@ -323,7 +329,7 @@ fn cast_target(dt: &ast::DataType) -> Result<CastTo> {
 impl<'a> Compiler<'a> {
     /// A compiler for `scope` in `clause`.
     pub fn new(scope: &'a Scope, clause: &'static str) -> Compiler<'a> {
-        Compiler { scope, clause, aggs: None, saw_column: false, aliases: vec![] }
+        Compiler { scope, clause, aggs: None, saw_column: false, aliases: vec![], depth: 0 }
     }
 
     fn column(&mut self, parts: &[String]) -> Result<CExpr> {
@@ -370,6 +376,20 @@ impl<'a> Compiler<'a> {
 
     /// Compiles an expression.
     pub fn compile(&mut self, e: &Expr) -> Result<CExpr> {
+        if self.depth >= MAX_DEPTH {
+            return Err(Error::sql(
+                1436,
+                "HY000",
+                format!("Thread stack overrun: expression nested deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.depth += 1;
+        let r = self.compile_inner(e);
+        self.depth -= 1;
+        r
+    }
+
+    fn compile_inner(&mut self, e: &Expr) -> Result<CExpr> {
         Ok(match e {
             Expr::Identifier(i) => {
                 if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("DEFAULT") {
@@ -603,6 +623,7 @@ impl<'a> Compiler<'a> {
                         ));
                     }
                     let mut inner = Compiler::new(self.scope, self.clause);
+                    inner.depth = self.depth;
                     let a = inner.compile(
                         args.first()
                             .ok_or_else(|| Error::sql(1064, "42000", "missing argument"))?,

@@ -981,25 +981,31 @@ impl<'a> Exec<'a> {
         if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_)) {
             return expr_label(e);
         }
+        // Spans refer to the parsed text: the normalized template for cached statements.
+        let body = super::parse::strip_leading(&super::parse::expand_version_comments(&self.src))
+            .to_string();
+        let (src, lits) = match self.view.inner.stmt_cache.is_template(self.src.trim()) {
+            Some(n) => (n.key, n.lits.into_iter().map(|(t, _)| t).collect::<Vec<_>>()),
+            None => (body, vec![]),
+        };
         let sp = e.span();
         let (Some(a), Some(b)) = (
-            offset_of(&self.src, sp.start.line, sp.start.column),
-            offset_of(&self.src, sp.end.line, sp.end.column),
+            offset_of(&src, sp.start.line, sp.start.column),
+            offset_of(&src, sp.end.line, sp.end.column),
         ) else {
             return expr_label(e);
         };
-        if a >= b || b > self.src.len() {
+        if a >= b || b > src.len() {
             return expr_label(e);
         }
         let mut end = b;
         let mut a = a;
-        let bytes = self.src.as_bytes();
+        let bytes = src.as_bytes();
         // Spans of function calls stop at the name; of unary operators, at the operand.
-        let rest = self.src[end..].trim_start();
-        if rest.starts_with('(')
-            && self.src[..end].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+        let rest = src[end..].trim_start();
+        if rest.starts_with('(') && src[..end].ends_with(|c: char| c.is_alphanumeric() || c == '_')
         {
-            end = self.src.len() - rest.len() + 1;
+            end = src.len() - rest.len() + 1;
         }
         if matches!(
             e,
@@ -1012,7 +1018,7 @@ impl<'a> Exec<'a> {
                 | Expr::IsUnknown(_)
                 | Expr::IsNotUnknown(_)
         ) {
-            let mut words = self.src[end..].split_whitespace();
+            let mut words = src[end..].split_whitespace();
             let mut take = 0;
             if words.next().is_some_and(|w| w.eq_ignore_ascii_case("IS")) {
                 take = 2;
@@ -1022,7 +1028,7 @@ impl<'a> Exec<'a> {
             }
             let mut p = end;
             for _ in 0..take {
-                let r = &self.src[p..];
+                let r = &src[p..];
                 let skip = r.len() - r.trim_start().len();
                 let w = r
                     .trim_start()
@@ -1034,7 +1040,7 @@ impl<'a> Exec<'a> {
             end = p;
         }
         if let Expr::UnaryOp { .. } = e {
-            let before = self.src[..a].trim_end();
+            let before = src[..a].trim_end();
             if before.ends_with(['-', '+', '!', '~']) {
                 a = before.len() - 1;
             } else if before.to_ascii_uppercase().ends_with("NOT") {
@@ -1042,17 +1048,21 @@ impl<'a> Exec<'a> {
             }
         }
         let depth = |s: &str| s.matches('(').count() as i64 - s.matches(')').count() as i64;
-        while depth(&self.src[a..end]) > 0 && end < bytes.len() {
+        while depth(&src[a..end]) > 0 && end < bytes.len() {
             end += 1;
-            while end < bytes.len() && !self.src.is_char_boundary(end) {
+            while end < bytes.len() && !src.is_char_boundary(end) {
                 end += 1;
             }
         }
-        let text = self.src[a..end].trim();
+        let text = src[a..end].trim();
         if text.is_empty() || depth(text) != 0 {
             return expr_label(e);
         }
-        text.to_string()
+        let mut out = text.to_string();
+        for (i, lit) in lits.iter().enumerate().rev() {
+            out = out.replace(&format!("?{}", i + 1), lit);
+        }
+        out
     }
 
     /// Compiles an ORDER BY / GROUP BY item: a position, a select alias, or an expression.

@@ -18,6 +18,18 @@
 //! Invariants: sled only ever holds applied (durable) transactions; a failed statement leaves nothing of
 //! itself in the session's write set; ROLLBACK leaves no trace.
 //!
+//! Determinism contract: a statement's result depends only on its text, the data, the session's
+//! user variables and sql_mode/time_zone, and the [`ExecContext`] (now, INSERT_ID, LAST_INSERT_ID, RAND
+//! seeds). Execution records in [`LoggedStatement`] exactly what it consumed, and a replica that
+//! executes the logged text with that context computes the same write set. Writes that call UUID(),
+//! SYSDATE() or FOUND_ROWS() are refused (error 1592).
+//!
+//! Not goals (yet; issue 8 is SQL breadth): subqueries other than derived tables in FROM, index use for
+//! joins (joins are nested loops), views, triggers, foreign keys (accepted and ignored), TIME/YEAR/ENUM
+//! types (ENUM is stored as VARCHAR), DECIMAL beyond 38 significant digits, time zone names (only
+//! `SYSTEM`=UTC and `+hh:mm`), utf8mb4_general_ci beyond simple case folding with PAD SPACE, MariaDB's
+//! own CHECKSUM TABLE numbers (ours are documented in `checksum`).
+//!
 //! Modules: [`parse`] (splitting, version comments, classification), `compile`/`expr` (expressions),
 //! `exec` (queries and DML, access paths), `ddl` (DDL, SET, SHOW), `session` (transactions and logging),
 //! `store` (layered reads, apply), `catalog` (key layout, table definitions), `value`/`decimal` (types),

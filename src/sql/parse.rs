@@ -18,7 +18,7 @@ use sqlparser::parser::Parser;
 pub const SERVER_VERSION_ID: u32 = 101119;
 
 /// Largest statement nesting sqlparser is allowed (its default recursion limit is 50).
-const RECURSION_LIMIT: usize = 200;
+const RECURSION_LIMIT: usize = 100;
 
 /// Splits `sql` at top-level semicolons; empty statements are dropped.
 pub fn split(sql: &str) -> Vec<&str> {
@@ -301,13 +301,13 @@ pub fn parse_one(text: &str) -> Result<Stmt> {
     Ok(Stmt { text: text.trim().to_string(), kind: classify(&st), parsed: Some(st) })
 }
 
-/// Splits and parses SQL text.
-pub fn parse(sql: &str) -> Result<Vec<Stmt>> {
+/// Splits and parses SQL text (through the statement cache).
+pub fn parse(cache: &StmtCache, sql: &str) -> Result<Vec<Stmt>> {
     let parts = split(sql);
     if parts.is_empty() {
         return Err(Error::sql(1065, "42000", "Query was empty"));
     }
-    parts.into_iter().map(parse_one).collect()
+    parts.into_iter().map(|p| parse_one_cached(cache, p)).collect()
 }
 
 #[cfg(test)]
@@ -342,5 +342,275 @@ mod tests {
         let e = parse_one("SELEC 1").unwrap_err();
         assert_eq!(e.to_mysql().0, 1064);
         assert_eq!(parse_one("SELECT 1 garbage here").unwrap_err().to_mysql().0, 1064);
+    }
+}
+
+/// A statement with its literals cut out: the cache key (`?1`, `?2`, ... in place of the literals) and the
+/// literals in order, as written and as sqlparser values.
+#[derive(Debug, PartialEq)]
+pub struct Normalized {
+    /// The text with the N-th literal replaced by `?N`.
+    pub key: String,
+    /// The literals: original spelling and value.
+    pub lits: Vec<(String, sqlparser::ast::Value)>,
+}
+
+/// Cuts the number and single-quoted string literals out of a plain DML/query statement, for the
+/// statement cache. `None` when the text has anything the cutter does not model exactly (comments,
+/// backticks, double quotes, backslashes, `?`, hex/bit/introducer literals, numbers glued to letters).
+pub fn normalize(body: &str) -> Option<Normalized> {
+    let b = body.as_bytes();
+    if b.iter().any(|c| matches!(c, b'`' | b'"' | b'\\' | b'?' | b'#' | b'$'))
+        || body.contains("/*")
+        || body.contains("--")
+    {
+        return None;
+    }
+    let first = body.split(|c: char| !c.is_ascii_alphabetic()).next()?.to_ascii_uppercase();
+    if !matches!(first.as_str(), "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "REPLACE") {
+        return None;
+    }
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    let mut key = String::with_capacity(body.len());
+    let mut lits = Vec::new();
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\'' {
+            if i > 0 && ident(b[i - 1]) {
+                return None; // X'..', _utf8'..', N'..'
+            }
+            let mut j = i + 1;
+            let mut val = String::new();
+            let mut seg = j;
+            loop {
+                if j >= b.len() {
+                    return None;
+                }
+                if b[j] == b'\'' {
+                    if j + 1 < b.len() && b[j + 1] == b'\'' {
+                        val.push_str(&body[seg..j + 1]);
+                        j += 2;
+                        seg = j;
+                        continue;
+                    }
+                    val.push_str(&body[seg..j]);
+                    break;
+                }
+                j += 1;
+            }
+            key.push_str(&body[last..i]);
+            lits.push((body[i..=j].to_string(), sqlparser::ast::Value::SingleQuotedString(val)));
+            key.push_str(&format!("?{}", lits.len()));
+            i = j + 1;
+            last = i;
+            continue;
+        }
+        if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+            if i > 0 && (ident(b[i - 1]) || b[i - 1] == b'.') {
+                // part of an identifier such as sbtest1 or t.1col
+                i += 1;
+                while i < b.len() && ident(b[i]) {
+                    i += 1;
+                }
+                continue;
+            }
+            let mut j = i;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j < b.len() && b[j] == b'.' {
+                j += 1;
+                while j < b.len() && b[j].is_ascii_digit() {
+                    j += 1;
+                }
+            }
+            if j < b.len() && (b[j] == b'e' || b[j] == b'E') {
+                let mut k = j + 1;
+                if k < b.len() && (b[k] == b'+' || b[k] == b'-') {
+                    k += 1;
+                }
+                if k < b.len() && b[k].is_ascii_digit() {
+                    while k < b.len() && b[k].is_ascii_digit() {
+                        k += 1;
+                    }
+                    j = k;
+                }
+            }
+            if j < b.len() && (ident(b[j]) || b[j] == b'.') {
+                return None;
+            }
+            key.push_str(&body[last..i]);
+            let text = &body[i..j];
+            lits.push((text.to_string(), sqlparser::ast::Value::Number(text.to_string(), false)));
+            key.push_str(&format!("?{}", lits.len()));
+            i = j;
+            last = i;
+            continue;
+        }
+        if ident(c) {
+            while i < b.len() && ident(b[i]) {
+                i += 1;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    key.push_str(&body[last..]);
+    Some(Normalized { key, lits })
+}
+
+/// Replaces the `?N` placeholders of a cached template by the literals; returns how many were replaced.
+pub fn substitute(st: &mut Statement, lits: &[(String, sqlparser::ast::Value)]) -> usize {
+    use sqlparser::ast::{Expr, Value};
+    let mut n = 0;
+    let _ = sqlparser::ast::visit_expressions_mut(st, |e: &mut Expr| {
+        if let Expr::Value(v) = e {
+            if let Value::Placeholder(p) = &v.value {
+                if let Some(lit) = p
+                    .strip_prefix('?')
+                    .and_then(|d| d.parse::<usize>().ok())
+                    .and_then(|i| lits.get(i.wrapping_sub(1)))
+                {
+                    v.value = lit.1.clone();
+                    n += 1;
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    n
+}
+
+/// Counts the `?N` placeholders of a template.
+pub fn count_placeholders(st: &Statement) -> usize {
+    use sqlparser::ast::{Expr, Value};
+    let mut n = 0;
+    let _ = sqlparser::ast::visit_expressions(st, |e: &Expr| {
+        if let Expr::Value(v) = e {
+            if matches!(v.value, Value::Placeholder(_)) {
+                n += 1;
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    n
+}
+
+/// Bound of the statement cache; it is cleared when full.
+const CACHE_CAP: usize = 4096;
+
+/// A parsed statement template and its kind.
+pub type Template = std::sync::Arc<(Statement, StmtKind)>;
+
+/// Cache of parsed statement templates by normalized text (`None`: not cacheable).
+#[derive(Default)]
+pub struct StmtCache {
+    map: std::sync::RwLock<std::collections::HashMap<String, Option<Template>>>,
+}
+
+impl StmtCache {
+    /// Looks a key up.
+    pub fn get(&self, key: &str) -> Option<Option<Template>> {
+        self.map.read().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: String, v: Option<Template>) {
+        if let Ok(mut m) = self.map.write() {
+            if m.len() >= CACHE_CAP {
+                m.clear();
+            }
+            m.insert(key, v);
+        }
+    }
+
+    /// True when `body` was parsed from its normalized form (so spans refer to the normalized text).
+    pub fn is_template(&self, body: &str) -> Option<Normalized> {
+        let n = normalize(body)?;
+        if n.lits.is_empty() {
+            return None;
+        }
+        match self.get(&n.key) {
+            Some(Some(_)) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// Parses one statement through the cache when its shape allows.
+pub fn parse_one_cached(cache: &StmtCache, text: &str) -> Result<Stmt> {
+    let trimmed = text.trim();
+    if let Some(n) = normalize(trimmed) {
+        if !n.lits.is_empty() {
+            let hit = cache.get(&n.key);
+            let tpl = match hit {
+                Some(t) => t,
+                None => {
+                    let parsed = Parser::new(&MySqlDialect {})
+                        .with_recursion_limit(RECURSION_LIMIT)
+                        .try_with_sql(&n.key)
+                        .and_then(|mut p| {
+                            let st = p.parse_statement()?;
+                            while p.consume_token(&sqlparser::tokenizer::Token::SemiColon) {}
+                            if p.peek_token().token != sqlparser::tokenizer::Token::EOF {
+                                return Err(sqlparser::parser::ParserError::ParserError(
+                                    "trailing".into(),
+                                ));
+                            }
+                            Ok(st)
+                        });
+                    let t = match parsed {
+                        Ok(st) if count_placeholders(&st) == n.lits.len() => {
+                            let kind = classify(&st);
+                            Some(std::sync::Arc::new((st, kind)))
+                        }
+                        _ => None,
+                    };
+                    cache.put(n.key.clone(), t.clone());
+                    t
+                }
+            };
+            if let Some(t) = tpl {
+                let mut st = t.0.clone();
+                substitute(&mut st, &n.lits);
+                return Ok(Stmt { text: trimmed.to_string(), kind: t.1, parsed: Some(st) });
+            }
+        }
+    }
+    parse_one(text)
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_literals() {
+        let n = normalize("SELECT c FROM sbtest1 WHERE id=42 AND c='it''s' AND k > 1.5e3").unwrap();
+        assert_eq!(n.key, "SELECT c FROM sbtest1 WHERE id=?1 AND c=?2 AND k > ?3");
+        assert_eq!(n.lits[1].1, sqlparser::ast::Value::SingleQuotedString("it's".into()));
+        assert!(normalize("SELECT `a` FROM t").is_none());
+        assert!(normalize("SELECT X'41'").is_none());
+        assert!(normalize("SELECT 1abc").is_none());
+        assert!(normalize("CREATE TABLE t (a CHAR(5))").is_none());
+        assert!(normalize("SELECT t.5 FROM t").is_some());
+        assert!(normalize("SELECT a.b.5x, 1.5.5 FROM t").is_none_or(|n| !n.key.is_empty()));
+    }
+
+    #[test]
+    fn cached_parse_equals_plain_parse() {
+        let cache = StmtCache::default();
+        for sql in [
+            "SELECT c FROM t WHERE id=5",
+            "SELECT c FROM t WHERE id=7",
+            "INSERT INTO t VALUES (1, 'a'), (2, 'b')",
+            "SELECT CAST(a AS DECIMAL(10,2)) FROM t",
+        ] {
+            let a = parse_one_cached(&cache, sql).unwrap();
+            let b = parse_one(sql).unwrap();
+            assert_eq!(a.parsed.unwrap().to_string(), b.parsed.unwrap().to_string());
+            assert_eq!(a.kind, b.kind);
+        }
     }
 }

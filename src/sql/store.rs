@@ -35,6 +35,8 @@ pub struct EngineInner {
     pub(crate) globals: RwLock<BTreeMap<String, super::api::Value>>,
     /// Serializes apply calls.
     pub(crate) apply_lock: Mutex<()>,
+    /// Parsed statement templates.
+    pub(crate) stmt_cache: super::parse::StmtCache,
 }
 
 impl EngineInner {
@@ -49,6 +51,7 @@ impl EngineInner {
             autoinc: Mutex::new(HashMap::new()),
             globals: RwLock::new(BTreeMap::new()),
             apply_lock: Mutex::new(()),
+            stmt_cache: super::parse::StmtCache::default(),
         }
     }
 

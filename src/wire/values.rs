@@ -190,7 +190,7 @@ pub fn format_double(d: f64, f32_precision: bool) -> String {
     }
     // decpt as in dtoa: value = 0.DIGITS * 10^decpt.
     let decpt = exp + 1;
-    if decpt > 15 || decpt < -3 {
+    if !(-3..=15).contains(&decpt) {
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
             out.push('.');

@@ -1,0 +1,191 @@
+//! In-process SQL engine benchmark (no fsync): single-row INSERT statements/s including parse and the
+//! full commit path (execute, take_commits, publish, apply to sled), point SELECT by primary key/s,
+//! UPDATE by primary key/s, on a sysbench-shaped table of 100k rows; RSS after loading.
+//!
+//! Run: `cargo bench --bench sql` (prints figures; `ROWS=n` changes the table size).
+
+use repld::sql::{Engine, ExecContext, Outcome, Session};
+use std::time::Instant;
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+struct Bench {
+    engine: Engine,
+    session: Session,
+    seq: u64,
+}
+
+impl Bench {
+    fn run(&mut self, sql: &str) -> Outcome {
+        let ctx = ExecContext { now_us: 1_700_000_000_000_000, ..Default::default() };
+        let mut last = None;
+        for st in self.engine.parse(sql).expect("parse") {
+            last = Some(self.engine.execute(&mut self.session, &st, &ctx).expect("execute"));
+            for c in self.session.take_commits() {
+                self.seq += 1;
+                self.engine.publish(self.seq, &c);
+                self.engine
+                    .apply(self.seq, &[("pos".to_string(), self.seq.to_be_bytes().to_vec())])
+                    .expect("apply");
+            }
+        }
+        last.expect("one statement")
+    }
+}
+
+fn rate(n: u64, t: Instant) -> f64 {
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let rows: u64 = std::env::var("ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = if std::env::var("DISK").is_ok() {
+        Engine::open(dir.path()).expect("open")
+    } else {
+        Engine::open_temporary().expect("open")
+    };
+    let mut b = Bench { engine, session: Session::new(), seq: 0 };
+    let rss0 = rss_kb();
+    b.run("CREATE DATABASE sbtest");
+    b.run("USE sbtest");
+    b.run("CREATE TABLE sbtest1(id INTEGER NOT NULL AUTO_INCREMENT, k INTEGER DEFAULT '0' NOT NULL, c CHAR(120) DEFAULT '' NOT NULL, pad CHAR(60) DEFAULT '' NOT NULL, PRIMARY KEY (id)) /*! ENGINE = innodb */");
+    b.run("CREATE INDEX k_1 ON sbtest1(k)");
+    let c = "83868641912-28773972837-60736120486-75162659906-27563526494-20381887404-41576422241-93426793964-56405065102-33518432330";
+    let pad = "67847967377-48000963322-62604785301-91415491898-96926520291";
+    let t = Instant::now();
+    for i in 0..rows {
+        b.run(&format!(
+            "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, {}, '{c}', '{pad}')",
+            (i * 7919) % rows
+        ));
+    }
+    let ins = rate(rows, t);
+    let rss = rss_kb();
+    println!("insert (autocommit, parse+execute+publish+apply per commit): {rows} rows, {ins:.0} statements/s");
+    // The same with group commit: apply every 64 commits in one batch, as the primary's pipeline does.
+    let t = Instant::now();
+    let ctx = ExecContext { now_us: 1_700_000_000_000_000, ..Default::default() };
+    let extra = rows / 2;
+    for i in 0..extra {
+        let sql = format!(
+            "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, {}, '{c}', '{pad}')",
+            (i * 7919) % rows
+        );
+        for st in b.engine.parse(&sql).expect("parse") {
+            b.engine.execute(&mut b.session, &st, &ctx).expect("execute");
+            for cm in b.session.take_commits() {
+                b.seq += 1;
+                b.engine.publish(b.seq, &cm);
+            }
+        }
+        if i % 64 == 63 {
+            b.engine
+                .apply(b.seq, &[("pos".to_string(), b.seq.to_be_bytes().to_vec())])
+                .expect("apply");
+        }
+    }
+    b.engine.apply(b.seq, &[]).expect("apply");
+    println!(
+        "insert (autocommit, group apply every 64 commits): {extra} rows, {:.0} statements/s",
+        rate(extra, t)
+    );
+    // Engine cost alone: parse + execute of single-row INSERTs inside one transaction (no sled writes
+    // until COMMIT), then one apply.
+    let t = Instant::now();
+    let k = rows / 2;
+    b.run("BEGIN");
+    for i in 0..k {
+        let sql = format!(
+            "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, {}, '{c}', '{pad}')",
+            (i * 7919) % rows
+        );
+        for st in b.engine.parse(&sql).expect("parse") {
+            b.engine.execute(&mut b.session, &st, &ctx).expect("execute");
+        }
+    }
+    let exec_rate = rate(k, t);
+    b.run("COMMIT");
+    println!("insert parse+execute only (one transaction): {k} rows, {exec_rate:.0} statements/s; with its commit: {:.0} rows/s", rate(k, t));
+    let mut x: u64 = 12345;
+    let n = rows;
+    let t = Instant::now();
+    for _ in 0..n {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let id = (x >> 33) % rows + 1;
+        match b.run(&format!("SELECT c FROM sbtest1 WHERE id={id}")) {
+            Outcome::Rows(rs) => assert_eq!(rs.rows.len(), 1),
+            o => panic!("{o:?}"),
+        }
+    }
+    println!("point select by primary key: {:.0} statements/s", rate(n, t));
+    let t = Instant::now();
+    let m = rows / 2;
+    for _ in 0..m {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let id = (x >> 33) % rows + 1;
+        b.run(&format!("UPDATE sbtest1 SET k=k+1 WHERE id={id}"));
+    }
+    println!("update by primary key (autocommit, with apply): {:.0} statements/s", rate(m, t));
+    let t = Instant::now();
+    let r = rows / 100;
+    for _ in 0..r {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let id = (x >> 33) % (rows - 100) + 1;
+        b.run(&format!("SELECT c FROM sbtest1 WHERE id BETWEEN {id} AND {}", id + 99));
+    }
+    println!("range select (100 rows): {:.0} statements/s", rate(r, t));
+    let t = Instant::now();
+    let parsed = b.engine.parse("SELECT c FROM sbtest1 WHERE id=1").expect("parse");
+    let ctx = ExecContext::default();
+    for _ in 0..n {
+        b.engine.execute(&mut b.session, &parsed[0], &ctx).expect("execute");
+    }
+    println!("point select, pre-parsed: {:.0} statements/s", rate(n, t));
+    let t = Instant::now();
+    for i in 0..n {
+        let p = b.engine.parse(&format!("SELECT c FROM sbtest1 WHERE id={i}")).expect("parse");
+        assert_eq!(p.len(), 1);
+    }
+    println!("parse only (point select text): {:.0} statements/s", rate(n, t));
+    let t = Instant::now();
+    for i in 0..n {
+        let sql = format!("SELECT c FROM sbtest1 WHERE id={i}");
+        let mut p = sqlparser::parser::Parser::new(&sqlparser::dialect::MySqlDialect {})
+            .try_with_sql(&sql)
+            .expect("tokenize");
+        p.parse_statement().expect("parse");
+    }
+    println!("sqlparser alone: {:.0} statements/s", rate(n, t));
+    b.engine.flush().expect("flush");
+    let disk: u64 = walk(dir.path());
+    println!(
+        "RSS after loading {rows} rows: {} MiB (process start {} MiB); sled on disk: {} MiB",
+        rss / 1024,
+        rss0 / 1024,
+        disk / (1 << 20)
+    );
+}
+
+fn walk(p: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let m = match e.metadata() {
+                Ok(m) => m,
+                Err(_) => continue,
+            };
+            total += if m.is_dir() { walk(&e.path()) } else { m.len() };
+        }
+    }
+    total
+}
