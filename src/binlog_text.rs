@@ -657,7 +657,7 @@ fn user_var_sql(value: &UserVarValue, charset: u32, uflags: u8) -> String {
         }
         UserVarValue::String(b) => {
             let hex = if b.is_empty() {
-                "''".to_string()
+                "\"\"".to_string()
             } else {
                 let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
                 format!("X'{h}'")
