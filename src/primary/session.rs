@@ -371,9 +371,15 @@ impl Conn {
         match &self.shared.control {
             Some(control) => {
                 let control = control.clone();
+                let was_read_only = control.read_only();
                 let r = control.handle(sql).await;
                 if r.is_some() {
                     self.shared.publish_read_only();
+                    if was_read_only && !control.read_only() {
+                        if let Err(e) = self.shared.continue_binlog_after_applied() {
+                            return Some(Err(e));
+                        }
+                    }
                 }
                 r
             }
