@@ -191,8 +191,12 @@ async fn run(cli: &Cli) -> Result<i32, String> {
                 }
             }
         }
-        Command::Start { thread } => exec(cli, &format!("START REPLICA{}", Thread::sql(*thread))).await,
-        Command::Stop { thread } => exec(cli, &format!("STOP REPLICA{}", Thread::sql(*thread))).await,
+        Command::Start { thread } => {
+            exec(cli, &format!("START REPLICA{}", Thread::sql(*thread))).await
+        }
+        Command::Stop { thread } => {
+            exec(cli, &format!("STOP REPLICA{}", Thread::sql(*thread))).await
+        }
         Command::ChangeSource { source, source_user, source_password } => {
             let (host, port) = source.rsplit_once(':').ok_or("source must be HOST:PORT")?;
             let port: u16 = port.parse().map_err(|_| format!("bad port in {source}"))?;
@@ -208,7 +212,16 @@ async fn run(cli: &Cli) -> Result<i32, String> {
             .await
         }
         Command::Skip { count } => {
-            exec(cli, &format!("STOP REPLICA SQL_THREAD; SET GLOBAL sql_slave_skip_counter = {count}; START REPLICA SQL_THREAD")).await
+            let mut conn = connect(cli).await?;
+            for sql in [
+                "STOP REPLICA SQL_THREAD".to_string(),
+                format!("SET GLOBAL sql_slave_skip_counter = {count}"),
+                "START REPLICA SQL_THREAD".to_string(),
+            ] {
+                conn.query_drop(&sql).await.map_err(|e| format!("{sql}: {e}"))?;
+            }
+            println!("OK");
+            Ok(0)
         }
         Command::Purge { to } => exec(cli, &format!("PURGE BINARY LOGS TO '{}'", escape(to))).await,
         Command::Promote { timeout } => promote(cli, Duration::from_secs(*timeout)).await,
