@@ -742,3 +742,62 @@ pub fn parse_gtid_list(s: &str) -> Result<Vec<Gtid>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_print_and_parse_in_utc() {
+        assert_eq!(format_timestamp(1_795_734_147), "261126 23:02:27");
+        assert_eq!(format_timestamp(0), "700101  0:00:00");
+        assert_eq!(parse_datetime("2026-11-26 23:02:27").unwrap(), 1_795_734_147);
+        assert_eq!(parse_datetime("2026-11-26T23:02:27").unwrap(), 1_795_734_147);
+        assert_eq!(parse_datetime("2024-02-29").unwrap(), 1_709_164_800);
+        for bad in
+            ["", "2024-13-01", "2024-01-01 25:00:00", "yesterday", "2024-01-01 1:2", "1960-01-01"]
+        {
+            assert!(parse_datetime(bad).is_err(), "{bad}");
+        }
+        for ts in [0u32, 951_782_400, 1_709_164_799, 4_102_444_800] {
+            let (y, mo, d, h, mi, s) = civil(ts as i64);
+            let text = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+            assert_eq!(parse_datetime(&text).unwrap(), ts, "{text}");
+        }
+    }
+
+    #[test]
+    fn gtid_lists() {
+        assert_eq!(
+            parse_gtid_list("0-1-5, 2-3-4").unwrap(),
+            vec![Gtid::new(0, 1, 5), Gtid::new(2, 3, 4)]
+        );
+        for bad in ["0-1", "0-1-2-3", "a-b-c", "0-1--5"] {
+            assert!(parse_gtid_list(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_variable_values() {
+        assert_eq!(user_var_sql(&UserVarValue::Null, 63, 0), "NULL");
+        let s = UserVarValue::String(b"a'b".to_vec());
+        assert_eq!(user_var_sql(&s, 45, 0), "_utf8mb4 X'612762' COLLATE `utf8mb4_general_ci`");
+        assert_eq!(user_var_sql(&s, 9999, 0), "_binary X'612762'");
+        assert_eq!(
+            user_var_sql(&UserVarValue::String(vec![]), 63, 0),
+            "_binary \"\" COLLATE `binary`"
+        );
+        assert_eq!(
+            user_var_sql(&UserVarValue::Int { value: -1, unsigned: true }, 63, 1),
+            "18446744073709551615"
+        );
+        assert_eq!(user_var_sql(&UserVarValue::Int { value: -1, unsigned: false }, 63, 0), "-1");
+        assert_eq!(user_var_sql(&UserVarValue::Real(0.1), 63, 0), "1e-1");
+        let (precision, scale, bytes) = crate::primary::events::decimal_to_bin("-12.50").unwrap();
+        assert_eq!(
+            user_var_sql(&UserVarValue::Decimal { precision, scale, bytes }, 63, 0),
+            "-12.50"
+        );
+        assert_eq!(backtick("a`b"), "`a``b`");
+    }
+}
