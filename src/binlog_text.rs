@@ -11,8 +11,8 @@
 //!   of any range is a valid point-in-time replay script. A transaction that is incomplete at the end of
 //!   the input (active file, torn tail) is not printed; a comment says where it started.
 //! * Session statements (database, sql_mode, character sets, time zone, ...) are printed when they differ
-//!   from what the output has already set, tracked over the printed events only, so a filtered output sets
-//!   everything its statements need.
+//!   from what the output has already set in this file, tracked over the printed events only, so a
+//!   filtered output sets everything its statements need.
 //! * Nothing read from a file can cause a panic: bad bytes give [`Error::InvalidData`] naming `file:offset`.
 //!
 //! Range semantics (documented for `replctl binlog --help`):
@@ -200,6 +200,8 @@ pub fn decode_files(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> R
     let mut failure = None;
     for (i, path) in paths.iter().enumerate() {
         p.w("DELIMITER /*!*/;\n")?;
+        // Each file's output sets the whole session context again, as mariadb-binlog's does.
+        p.s = SessionState::default();
         let (items, err) = read_file(path, i);
         for item in items {
             p.event(item)?;

@@ -63,6 +63,21 @@ fn promote_then_repoint_another_replica() {
         r1.log(),
         r2.log()
     );
+    // r2's relay log (our relay format) verifies and decodes with the new primary's statements.
+    let mut relay: Vec<String> = std::fs::read_dir(r2.data_dir.join("relay"))
+        .expect("relay dir")
+        .flatten()
+        .map(|e| e.path().to_string_lossy().into_owned())
+        .filter(|p| p.rsplit('.').next().is_some_and(|ext| ext.chars().all(|c| c.is_ascii_digit())))
+        .collect();
+    relay.sort();
+    assert!(!relay.is_empty());
+    let args: Vec<&str> = relay.iter().map(|s| s.as_str()).collect();
+    let (code, text) = replctl(r2.port, &[&["binlog", "--verify"], &args[..]].concat());
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = replctl(r2.port, &[&["binlog"], &args[..]].concat());
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("INSERT INTO f.t (v) VALUES ('after promote')"), "{text}");
     // r1's own transactions continue the GTID sequence after what it applied: 0-2-(N+1), 0-2-(N+2).
     let applied: u64 = pos.rsplit('-').next().unwrap().parse().unwrap();
     assert_eq!(r1.sql("SELECT @@gtid_binlog_pos").trim(), format!("0-2-{}", applied + 2));
