@@ -313,9 +313,10 @@ pub fn parse_one(text: &str) -> Result<Stmt> {
 fn normalize_user_var_set(body: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
     let b = body.as_bytes();
-    if b.len() < 5 || !body[..4].eq_ignore_ascii_case("SET ") {
+    if b.len() < 5 || !b[..4].eq_ignore_ascii_case(b"SET ") {
         return Cow::Borrowed(body);
     }
+    // The first four bytes are ASCII, so byte 4 is a char boundary.
     let rest = body[4..].trim_start();
     let Some(after_at) = rest.strip_prefix('@').filter(|r| !r.starts_with('@')) else {
         return Cow::Borrowed(body);
@@ -365,6 +366,11 @@ mod tests {
             assert_eq!(parse_one(sql).map(|s| s.kind).ok(), Some(StmtKind::Session), "{sql}");
         }
         assert!(parse_one("").is_err());
+        for odd in
+            ["SETéhautocommit = 1", "SET @`é`:=1", "SET @", "SET @`x", "SET @x:=", "set @`a`b"]
+        {
+            let _ = parse_one(odd);
+        }
     }
 
     #[test]
