@@ -265,6 +265,8 @@ struct Printer<'a> {
     out: &'a mut dyn Write,
     open: Option<Group>,
     s: SessionState,
+    /// True while a transaction's events are printed.
+    in_group: bool,
 }
 
 /// Q_FLAGS2 options mariadb-binlog prints: (name, bit, printed inverted).
@@ -281,7 +283,7 @@ const FLAGS2_OPTIONS: [(&str, u32, bool); 8] = [
 
 impl<'a> Printer<'a> {
     fn new(opts: &'a Options, files: usize, out: &'a mut dyn Write) -> Self {
-        Printer { opts, files, out, open: None, s: SessionState::default() }
+        Printer { opts, files, out, open: None, s: SessionState::default(), in_group: false }
     }
 
     fn w(&mut self, s: &str) -> Result<()> {
@@ -371,9 +373,10 @@ impl<'a> Printer<'a> {
     fn close_group(&mut self) -> Result<()> {
         let Some(g) = self.open.take() else { return Ok(()) };
         if self.selected(&g) {
-            for item in &g.items {
-                self.print(item)?;
-            }
+            self.in_group = true;
+            let r = g.items.iter().try_for_each(|item| self.print(item));
+            self.in_group = false;
+            r?;
         }
         Ok(())
     }
@@ -432,7 +435,9 @@ impl<'a> Printer<'a> {
                         "# Warning: this binlog is either in use or was not closed properly.\n",
                     );
                 }
-                if *create_timestamp != 0 && h.flags & flags::ARTIFICIAL == 0 {
+                // A server start ends any open transaction, except inside a group (a relay log's next
+                // file opens with the source's FORMAT_DESCRIPTION in the middle of a transaction).
+                if *create_timestamp != 0 && h.flags & flags::ARTIFICIAL == 0 && !self.in_group {
                     s.push_str("ROLLBACK/*!*/;\n");
                 }
                 self.w(&s)
@@ -766,6 +771,60 @@ mod tests {
             let text = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
             assert_eq!(parse_datetime(&text).unwrap(), ts, "{text}");
         }
+    }
+
+    fn write_log(path: &Path, events: Vec<(u32, EventBody)>) {
+        let mut bytes = BINLOG_MAGIC.to_vec();
+        for (created, body) in events {
+            let mut ev = Event::new(1_700_000_000 + created, 1, 0, 0, body);
+            ev.header.log_pos = (bytes.len() + ev.encode().len()) as u32;
+            bytes.extend_from_slice(&ev.encode());
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_transaction_split_across_relay_files_is_printed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("relay.000001"), dir.path().join("relay.000002"));
+        let q = |sql: &str| EventBody::query(9, "d", crate::log::QueryStatus::standard(), sql);
+        let gtid = EventBody::Gtid {
+            seq_no: 5,
+            domain_id: 0,
+            flags2: gtid_flags::FOR_DML,
+            commit_id: 0,
+            extra: vec![],
+        };
+        write_log(
+            &a,
+            vec![
+                (0, EventBody::format_description("v", 1)),
+                (1, gtid),
+                (1, q("INSERT INTO t VALUES (1)")),
+            ],
+        );
+        write_log(
+            &b,
+            vec![
+                (0, EventBody::format_description("v", 2)),
+                (1, q("INSERT INTO t VALUES (2)")),
+                (1, EventBody::Xid(3)),
+            ],
+        );
+        let mut out = Vec::new();
+        decode_files(&[a.clone(), b], &Options::default(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let body =
+            &text[text.find("START TRANSACTION").unwrap()..text.find("COMMIT/*!*/;").unwrap()];
+        assert!(body.contains("VALUES (1)") && body.contains("VALUES (2)"), "{text}");
+        assert!(!body.contains("ROLLBACK"), "{text}");
+        let mut out = Vec::new();
+        decode_files(&[a], &Options::default(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains("INSERT") && text.contains("is not complete in the input"),
+            "{text}"
+        );
     }
 
     #[test]
