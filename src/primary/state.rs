@@ -181,6 +181,22 @@ impl Shared {
         self.engine.set_global_var("read_only", Value::Int(i64::from(self.read_only())));
     }
 
+    /// A replica role that just became writable (`replctl promote`) continues the binary log after the
+    /// GTIDs it applied (`@@gtid_slave_pos`), so that its own transactions follow them and other replicas
+    /// can switch to it at their position.
+    pub fn continue_binlog_after_applied(&self) -> crate::Result<()> {
+        let applied = match self.engine.global_var("gtid_slave_pos") {
+            Ok(v) => String::from_utf8_lossy(&v.as_bytes()).parse::<GtidState>()?,
+            Err(_) => return Ok(()),
+        };
+        let state = self.binlog.continue_after(&applied)?;
+        if let Ok(mut g) = self.gtid_state.lock() {
+            *g = state;
+        }
+        self.publish_gtid_globals();
+        Ok(())
+    }
+
     /// True while client writes are refused (ERROR 1290).
     pub fn read_only(&self) -> bool {
         self.control.as_ref().is_some_and(|c| c.read_only())
