@@ -128,6 +128,8 @@ pub struct ServerConfig {
     pub wait_timeout: u64,
     /// Log level (`error`, `warn`, `info`, `debug`, `trace`, or a tracing filter); `RUST_LOG` wins.
     pub log_level: String,
+    /// Address of the Prometheus `/metrics` HTTP endpoint (`host:port`); unset = no endpoint.
+    pub metrics_listen: Option<String>,
     /// Replica role settings (section `[replica]`).
     pub replica: ReplicaConfig,
 }
@@ -147,6 +149,7 @@ impl Default for ServerConfig {
             max_connections: 151,
             wait_timeout: 28800,
             log_level: "info".into(),
+            metrics_listen: None,
             replica: ReplicaConfig::default(),
         }
     }
@@ -198,6 +201,11 @@ impl ServerConfig {
         }
         if self.wait_timeout == 0 {
             return errinput!("wait_timeout: must be at least 1 second");
+        }
+        if let Some(m) = &self.metrics_listen {
+            if m.parse::<SocketAddr>().is_err() {
+                return errinput!("metrics_listen: {m:?} is not an address (HOST:PORT)");
+            }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return errinput!("log_level: {:?} is not a level or filter", self.log_level);
@@ -306,6 +314,9 @@ pub struct ServerFlags {
     /// Log level or tracing filter (default info; RUST_LOG wins).
     #[arg(long)]
     pub log_level: Option<String>,
+    /// Serve Prometheus metrics over HTTP on this address (`GET /metrics`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_listen: Option<String>,
     /// Replica: the source to replicate from.
     #[arg(long, value_name = "HOST:PORT")]
     pub source: Option<String>,
@@ -344,6 +355,9 @@ impl ServerFlags {
         set(&mut config.max_connections, &self.max_connections);
         set(&mut config.wait_timeout, &self.wait_timeout);
         set(&mut config.log_level, &self.log_level);
+        if self.metrics_listen.is_some() {
+            config.metrics_listen = self.metrics_listen.clone();
+        }
         if let Some(source) = &self.source {
             config.replica.source = Some(source.clone());
         }

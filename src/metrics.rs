@@ -128,9 +128,22 @@ pub static METRICS: Metrics = Metrics {
     connections: Counter::new(),
 };
 
+/// Reads the replica's current lag (seconds; `None` while unknown) at scrape time.
+pub type LagSource = Box<dyn Fn() -> Option<i64> + Send + Sync>;
+
+static LAG_SOURCE: std::sync::OnceLock<LagSource> = std::sync::OnceLock::new();
+
+/// Registers where [`render`] reads `repld_replica_lag_seconds` from (the replica role, once).
+pub fn set_lag_source(source: LagSource) {
+    let _ = LAG_SOURCE.set(source);
+}
+
 /// The metrics in Prometheus text format.
 pub fn render() -> String {
     let m = &METRICS;
+    if let Some(lag) = LAG_SOURCE.get() {
+        m.replica_lag_seconds.set(lag());
+    }
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, v: u64| {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));

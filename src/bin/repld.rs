@@ -114,9 +114,15 @@ async fn serve(config: ServerConfig) -> repld::Result<()> {
     let addr = config.listen_addr()?;
     std::fs::create_dir_all(&config.data_dir)?;
     let engine = Engine::open(&config.store_dir())?;
+    let metrics_addr = config.metrics_listen.clone();
     let control = replica_role(&config, &engine).await?;
     let server = Server::open(config, engine, control)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    if let Some(m) = &metrics_addr {
+        let metrics = tokio::net::TcpListener::bind(m).await?;
+        tracing::info!(addr = %m, "metrics endpoint listening");
+        tokio::spawn(repld::metrics::serve(metrics, std::future::pending()));
+    }
     server.run(listener, shutdown_signal()).await
 }
 
@@ -143,6 +149,10 @@ async fn replica_role(
                 ..Default::default()
             };
             let handle = repld::replica::start(rc, engine.clone(), &config.data_dir).await?;
+            let weak = Arc::downgrade(&handle);
+            repld::metrics::set_lag_source(Box::new(move || {
+                weak.upgrade()?.status().seconds_behind_master.map(|s| s as i64)
+            }));
             Ok(Some(handle as Arc<dyn ReplicaControl>))
         }
     }

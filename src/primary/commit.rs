@@ -94,7 +94,13 @@ fn sync_loop(weak: Weak<Shared>) {
             p.take()
         };
         let Some((seq, appended, pos)) = next else { continue };
-        let res = shared.binlog.sync(&appended).and_then(|()| apply_up_to(&shared, seq, &pos));
+        let started = std::time::Instant::now();
+        let synced = shared.binlog.sync(&appended);
+        if synced.is_ok() && shared.config.sync_binlog == 1 {
+            crate::metrics::METRICS.binlog_fsyncs.add(1);
+            crate::metrics::METRICS.fsync_latency.observe(started.elapsed());
+        }
+        let res = synced.and_then(|()| apply_up_to(&shared, seq, &pos));
         match res {
             Ok(()) => {
                 shared.syncer.done.send_modify(|d| d.seq = d.seq.max(seq));
@@ -163,6 +169,10 @@ fn append_one(shared: &Shared, c: &PendingCommit, thread_id: u32, last: &mut Las
             events: c.statements.iter().flat_map(|s| statement_events(s, thread_id)).collect(),
         };
         let appended = shared.binlog.append(&txn)?;
+        crate::metrics::METRICS.commits.add(1);
+        crate::metrics::METRICS
+            .binlog_bytes
+            .add(appended.end_pos.saturating_sub(appended.start_pos));
         let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst) + 1;
         shared.engine.publish(seq, c);
         let gtid = {

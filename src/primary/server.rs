@@ -160,6 +160,7 @@ impl Listener {
         loop {
             let (socket, peer) = self.accept().await?;
             let _ = socket.set_nodelay(true);
+            crate::metrics::METRICS.connections.add(1);
             let permit = self.limit.clone().try_acquire_owned().ok();
             let handler = Handler {
                 shared: self.shared.clone(),

@@ -91,6 +91,7 @@ pub async fn run(shared: Arc<Shared>, mut stop_rx: watch::Receiver<bool>) {
             }
             SessionEnd::Retry { code, message, progressed } => {
                 attempt = if progressed { 1 } else { attempt + 1 };
+                crate::metrics::METRICS.replica_reconnects.add(1);
                 let settings = shared.settings();
                 tracing::warn!(code, %message, attempt, "replica IO thread lost the source; reconnecting");
                 if settings.retry_count > 0 && u64::from(attempt) > settings.retry_count {
@@ -374,6 +375,7 @@ fn receive(
     drop(live);
     let bytes = fixed.as_deref().unwrap_or(raw);
     let stored = writer.append(bytes).and_then(|()| writer.publish(shared.cfg.sync_relay_log));
+    crate::metrics::METRICS.replica_received_bytes.add(bytes.len() as u64);
     if let Err(e) = stored {
         return Err(SessionEnd::Fatal {
             code: 1595,

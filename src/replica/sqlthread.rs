@@ -363,6 +363,7 @@ fn handle_event(
             live.pending.pop_front();
             if matches!(step, Step::Applied(_)) {
                 live.applied_transactions += 1;
+                crate::metrics::METRICS.replica_applied.add(1);
             }
             live.sql_state = "Slave has read all relay log; waiting for more updates".into();
         }
