@@ -61,8 +61,29 @@ pub fn need_privilege(what: &str) -> Error {
 /// Answers a connection beyond `max_connections` with ERROR 1040 instead of a handshake.
 pub async fn refuse_too_many(socket: TcpStream) {
     let mut conn = PacketConn::new(socket);
-    let _ = wire::write_err(&mut conn, 1040, "08004", "Too many connections").await;
+    // Before the handshake no capabilities are agreed: the ERR has no SQLSTATE marker (as MariaDB
+    // sends it; clients show `ERROR 1040 (HY000)`).
+    let _ = wire::write_err_without_state(&mut conn, 1040, "Too many connections").await;
     let _ = conn.shutdown().await;
+}
+
+/// The accounts of the configuration, and the check of the database a client names at connect
+/// (ERROR 1049 for one that does not exist, as MariaDB answers instead of the final OK).
+struct ConnectAuth<'a>(&'a Shared);
+
+impl wire::Authenticator for ConnectAuth<'_> {
+    fn lookup(&self, user: &str) -> Option<wire::Account> {
+        wire::Authenticator::lookup(&self.0.accounts, user)
+    }
+
+    fn check_database(&self, _user: &str, db: &str) -> Result<()> {
+        let stmts = self.0.engine.parse(&format!("USE `{}`", db.replace('`', "``")))?;
+        let mut scratch = sql::Session::new();
+        for stmt in &stmts {
+            self.0.engine.execute(&mut scratch, stmt, &ExecContext::default())?;
+        }
+        Ok(())
+    }
 }
 
 /// One prepared statement.
@@ -110,7 +131,7 @@ pub async fn serve(
         let params = HandshakeParams {
             conn_id: id,
             server_version: wire::SERVER_VERSION,
-            auth: &shared.accounts,
+            auth: &ConnectAuth(&shared),
             client_host: &host,
             auth_method: Default::default(),
         };

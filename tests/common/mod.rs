@@ -91,12 +91,32 @@ pub struct Server {
     pub role: Role,
     /// Where its stdout/stderr go.
     pub log_path: PathBuf,
+    /// Extra command-line arguments (e.g. `--config FILE`, `--max-connections N`).
+    pub extra_args: Vec<String>,
 }
 
 impl Server {
     /// Starts a primary with data under `dir`.
     pub fn primary(dir: &Path) -> Server {
         Self::start(dir.join("primary"), Role::Primary, 1, free_port())
+    }
+
+    /// Starts a primary with data under `dir` and extra command-line arguments.
+    pub fn primary_with(dir: &Path, extra: &[&str]) -> Server {
+        let data_dir = dir.join("primary");
+        std::fs::create_dir_all(&data_dir).expect("create data dir");
+        let log_path = data_dir.with_extension("log");
+        let mut server = Server {
+            child: None,
+            port: free_port(),
+            data_dir,
+            server_id: 1,
+            role: Role::Primary,
+            log_path,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
     }
 
     /// Starts a replica of the server listening on `source_port`.
@@ -107,7 +127,15 @@ impl Server {
     fn start(data_dir: PathBuf, role: Role, server_id: u32, port: u16) -> Server {
         std::fs::create_dir_all(&data_dir).expect("create data dir");
         let log_path = data_dir.with_extension("log");
-        let mut server = Server { child: None, port, data_dir, server_id, role, log_path };
+        let mut server = Server {
+            child: None,
+            port,
+            data_dir,
+            server_id,
+            role,
+            log_path,
+            extra_args: Vec::new(),
+        };
         server.spawn();
         server
     }
@@ -127,7 +155,8 @@ impl Server {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--server-id")
-            .arg(self.server_id.to_string());
+            .arg(self.server_id.to_string())
+            .args(&self.extra_args);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
