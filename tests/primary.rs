@@ -344,6 +344,17 @@ async fn errors_multi_statements_and_session_commands() {
     );
     assert_eq!(e.0, 1049, "{e:?}");
 
+    // KILL: the victim's connection is closed; an unknown id is 1094.
+    let mut victim = primary.conn().await;
+    let vid = victim.id();
+    c.query_drop(format!("KILL {vid}")).await.unwrap();
+    assert!(
+        victim.query_drop("SELECT 1").await.is_err(),
+        "a killed connection cannot run statements"
+    );
+    let e = expect_err(&mut c, "KILL 999999").await;
+    assert_eq!(e.0, 1094, "{e:?}");
+
     // Nothing of the rolled-back insert or of the failed statements reached the binary log.
     let stmts = logged_statements(&all_events(&mut c).await);
     assert!(
@@ -438,6 +449,59 @@ fn raw_protocol_init_db_field_list_stmt_reset_and_set_option() {
         p.extend_from_slice(&[0, 1, 0, 0, 0]);
         c.command(&p);
         assert_eq!(parse_err(&c.read().unwrap()).expect("ERR").code, 1243);
+        // COM_STMT_SEND_LONG_DATA: chunks appended to a parameter (no answer), used by EXECUTE, then
+        // forgotten; COM_STMT_RESET drops chunks sent before it.
+        let mut p = vec![0x16];
+        p.extend_from_slice(b"SELECT CONCAT(?, '|')");
+        c.command(&p);
+        let ok = c.read().unwrap();
+        assert_eq!(ok[0], 0, "PREPARE_OK: {:?}", parse_err(&ok));
+        let cat = u32::from_le_bytes(ok[1..5].try_into().unwrap());
+        let defs = u16::from_le_bytes([ok[5], ok[6]]) as usize
+            + u16::from_le_bytes([ok[7], ok[8]]) as usize
+            + if caps & DEPRECATE_EOF == 0 { 2 } else { 0 };
+        for _ in 0..defs {
+            c.read().unwrap();
+        }
+        let long = |c: &mut Raw, chunk: &[u8]| {
+            let mut p = vec![0x18];
+            p.extend_from_slice(&cat.to_le_bytes());
+            p.extend_from_slice(&0u16.to_le_bytes());
+            p.extend_from_slice(chunk);
+            c.command(&p);
+        };
+        let execute = |c: &mut Raw| {
+            // flags 0, iterations 1, null bitmap 0, new-params-bound 1, type MYSQL_TYPE_BLOB (0xfc);
+            // no value: it came as long data.
+            let mut p = vec![0x17];
+            p.extend_from_slice(&cat.to_le_bytes());
+            p.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xfc, 0]);
+            c.command(&p);
+            let first = c.read().unwrap();
+            assert!(parse_err(&first).is_none(), "{:?}", parse_err(&first));
+            assert_eq!(first[0], 1, "one column");
+            c.read().unwrap(); // column definition
+            if caps & DEPRECATE_EOF == 0 {
+                c.read().unwrap();
+            }
+            let row = c.read().unwrap();
+            assert_eq!(row[0], 0, "binary row header");
+            let (len, hdr) = primary_raw::lenenc(&row[2..]);
+            let v = row[2 + hdr..2 + hdr + len as usize].to_vec();
+            let end = c.read().unwrap();
+            assert_eq!(end[0], 0xFE);
+            v
+        };
+        long(&mut c, b"stale");
+        let mut p = vec![0x1A];
+        p.extend_from_slice(&cat.to_le_bytes());
+        c.command(&p);
+        assert_eq!(c.read().unwrap()[0], 0, "COM_STMT_RESET is OK");
+        long(&mut c, b"hello ");
+        long(&mut c, b"long data");
+        assert_eq!(execute(&mut c), b"hello long data|");
+        long(&mut c, b"again");
+        assert_eq!(execute(&mut c), b"again|");
         // COM_SET_OPTION: multi-statements off -> a two-statement query is refused; on -> two results.
         c.command(&[0x1B, 1, 0]);
         assert!(matches!(c.read().unwrap()[0], 0xFE | 0x00));
@@ -880,6 +944,25 @@ async fn binlog_dump_non_block_heartbeat_and_1236() {
     assert_eq!(evs[2].header().event_type_raw(), GTID);
     assert_eq!(u64::from(evs[2].header().log_pos()), gtid_before.end);
 
+    // From a GTID state (@slave_connect_state): the stream starts at the first group the state lacks.
+    let mut g = primary.conn().await;
+    g.query_drop("SET @slave_connect_state = '0-1-2'").await.unwrap();
+    let evs = collect_stream(
+        g.get_binlog_stream(BinlogStreamRequest::new(58).with_non_blocking()).await.unwrap(),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    let seqs: Vec<u64> = evs
+        .iter()
+        .filter(|e| e.header().event_type_raw() == GTID)
+        .map(|e| u64::from_le_bytes(e.data()[..8].try_into().unwrap()))
+        .collect();
+    assert_eq!(seqs, vec![3], "only the group after 0-1-2");
+    let queries: Vec<String> = evs.iter().filter_map(query_text).collect();
+    assert!(queries.iter().any(|q| q.contains("INSERT INTO d.t VALUES (1)")), "{queries:?}");
+    assert!(!queries.iter().any(|q| q.contains("CREATE")), "{queries:?}");
+
     // Blocking dump at the end: HEARTBEATs at @master_heartbeat_period while idle, then new events.
     let mut hc = primary.conn().await;
     hc.query_drop("SET @master_heartbeat_period = 200000000").await.unwrap(); // 0.2 s in ns
@@ -997,6 +1080,15 @@ async fn purge_refused_while_a_replica_reads_the_file() {
         .is_ok_and(|o| o.contains("Binlog Dump"))));
     let e = expect_err(&mut c, "PURGE BINARY LOGS TO 'repld-bin.000002'").await;
     assert!(e.2.contains("repld-bin.000001"), "error names the file: {e:?}");
+    // A replica that does not read never slows commits: 200 autocommit inserts go through while
+    // its dump is blocked on a full socket.
+    let t0 = Instant::now();
+    for i in 100..300 {
+        c.query_drop(format!("INSERT INTO g.t VALUES ({i}, 'small')")).await.unwrap();
+    }
+    assert!(t0.elapsed() < Duration::from_secs(30), "commits slowed down: {:?}", t0.elapsed());
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM g.t").await.unwrap();
+    assert_eq!(n, Some(224));
     assert!(primary.data_dir.join("repld-bin.000001").exists());
     // Once the replica is gone, the purge goes through.
     drop(s);
