@@ -1361,3 +1361,81 @@ async fn kill9_during_load_store_and_binlog_agree_then_clean_stop() {
     let n: usize = primary.sql("SELECT COUNT(*) FROM k.t").trim().parse().unwrap();
     assert_eq!(n, rows.len() + 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Large rows and the command-line client
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_over_16mb_in_text_and_binary_results() {
+    let dir = test_dir();
+    let primary = Server::primary(dir.path());
+    let opts = opts(primary.port, "root", "").max_allowed_packet(Some(64 << 20));
+    let mut c = Conn::new(opts).await.unwrap();
+    c.query_drop("CREATE DATABASE big").await.unwrap();
+    c.query_drop("CREATE TABLE big.t (id INT PRIMARY KEY, b LONGBLOB)").await.unwrap();
+    let blob: Vec<u8> = (0..9 << 20).map(|i: u32| b'a' + (i % 26) as u8).collect();
+    c.exec_drop("INSERT INTO big.t VALUES (1, ?)", (blob.clone(),)).await.unwrap();
+    // One row of two 9 MB columns: an 18 MB packet, sent as 16 MB chunks.
+    let row: Option<(Vec<u8>, Vec<u8>)> = c.query_first("SELECT b, b FROM big.t").await.unwrap();
+    let (x, y) = row.expect("row");
+    assert!(x == blob && y == blob, "text row of 18 MB intact");
+    let row: Option<(i32, Vec<u8>, Vec<u8>)> =
+        c.exec_first("SELECT id, b, b FROM big.t WHERE id = ?", (1,)).await.unwrap();
+    let (id, x, y) = row.expect("row");
+    assert!(id == 1 && x == blob && y == blob, "binary row of 18 MB intact");
+    // The connection is in sync afterwards.
+    let one: Option<i32> = c.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+}
+
+#[test]
+fn mariadb_cli_session() {
+    let dir = test_dir();
+    let primary = Server::primary(dir.path());
+    let script = "SELECT @@version_comment, @@max_allowed_packet;\n\
+        CREATE DATABASE cli;\n\
+        use cli\n\
+        CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20) NOT NULL, n INT DEFAULT 0);\n\
+        SHOW TABLES;\n\
+        DESCRIBE t;\n\
+        INSERT INTO t (name) VALUES ('a'), ('b');\n\
+        START TRANSACTION;\n\
+        UPDATE t SET n = n + 1 WHERE name = 'a';\n\
+        DELETE FROM t WHERE name = 'b';\n\
+        COMMIT;\n\
+        BEGIN;\n\
+        INSERT INTO t (name) VALUES ('gone');\n\
+        ROLLBACK;\n\
+        SELECT CONCAT('row:', id, ':', name, ':', n) FROM t;\n\
+        SHOW MASTER STATUS;\n\
+        SHOW BINARY LOGS;\n\
+        SHOW PROCESSLIST;\n";
+    let mut child = Command::new("mariadb")
+        .args(["--no-defaults", "-h127.0.0.1", "-uroot", "-N", "-B"])
+        .arg(format!("-P{}", primary.port))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "repld\t16777216");
+    assert!(lines.contains(&"t"), "SHOW TABLES: {text}");
+    assert!(lines.iter().any(|l| l.starts_with("id\tint(11)\tNO\tPRI")), "DESCRIBE: {text}");
+    assert!(lines.contains(&"row:1:a:1"), "{text}");
+    assert!(!text.contains("row:2") && !text.contains("gone"), "{text}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("repld-bin.000001\t") && l.ends_with("0-1-4")),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("\troot\t") && l.contains("SHOW PROCESSLIST")),
+        "{text}"
+    );
+}
