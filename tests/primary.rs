@@ -344,6 +344,17 @@ async fn errors_multi_statements_and_session_commands() {
     );
     assert_eq!(e.0, 1049, "{e:?}");
 
+    // SET SESSION wait_timeout applies to that connection only: it is closed after ~1 s idle.
+    let mut short = primary.conn().await;
+    short.query_drop("SET SESSION wait_timeout = 1").await.unwrap();
+    let sid = short.id().to_string();
+    let t0 = Instant::now();
+    assert!(wait_until(TIMEOUT, || mariadb_try(primary.port, "SHOW PROCESSLIST")
+        .is_ok_and(|o| !o.lines().any(|l| l.split('\t').next() == Some(sid.as_str())))));
+    assert!(t0.elapsed() >= Duration::from_millis(800), "{:?}", t0.elapsed());
+    assert!(short.query_drop("SELECT 1").await.is_err());
+    c.ping().await.unwrap();
+
     // KILL: the victim's connection is closed; an unknown id is 1094.
     let mut victim = primary.conn().await;
     let vid = victim.id();

@@ -185,8 +185,11 @@ pub async fn serve(
 
 impl Conn {
     async fn command_loop(&mut self) -> Result<()> {
-        let idle = Duration::from_secs(self.shared.config.wait_timeout);
         loop {
+            // `SET [SESSION] wait_timeout = N` applies to this connection, as in MariaDB.
+            let idle = Duration::from_secs(
+                self.session_secs("wait_timeout").unwrap_or(self.shared.config.wait_timeout),
+            );
             self.shared.set_process(self.id, "Sleep", "", None);
             self.conn.flush().await?;
             let payload = tokio::select! {
@@ -462,13 +465,20 @@ impl Conn {
         r
     }
 
+    /// A positive number of seconds set in a session variable (`SET SESSION name = N`).
+    fn session_secs(&self, name: &str) -> Option<u64> {
+        match self.sess.vars.get(name) {
+            Some(Value::Int(s)) if *s > 0 => Some(*s as u64),
+            Some(Value::UInt(s)) if *s > 0 => Some(*s),
+            _ => None,
+        }
+    }
+
     /// Waits for the writer lock, up to `innodb_lock_wait_timeout` (ERROR 1205 after it).
     async fn lock_writer(&mut self) -> Result<OwnedMutexGuard<()>> {
-        let wait = match self.sess.vars.get("innodb_lock_wait_timeout") {
-            Some(Value::Int(s)) if *s > 0 => Duration::from_secs(*s as u64),
-            Some(Value::UInt(s)) if *s > 0 => Duration::from_secs(*s),
-            _ => LOCK_WAIT_TIMEOUT,
-        };
+        let wait = self
+            .session_secs("innodb_lock_wait_timeout")
+            .map_or(LOCK_WAIT_TIMEOUT, Duration::from_secs);
         let lock = self.shared.writer.clone().lock_owned();
         match tokio::time::timeout(wait, lock).await {
             Ok(g) => Ok(g),
