@@ -602,6 +602,36 @@ async fn accounts_from_config_file_and_replication_privilege() {
     assert_eq!(e.0, 1227, "{e:?}");
     let e = expect_err(&mut reader, "PURGE BINARY LOGS TO 'repld-bin.000001'").await;
     assert_eq!(e.0, 1227, "{e:?}");
+    // Real replicas: with the replication account they follow; with the read-only one the I/O
+    // thread stops with the primary's 1227; with a wrong password it reports 1045.
+    let good = Server::replica_with(
+        dir.path(),
+        "good",
+        2,
+        primary.port,
+        &["--source-user", "repl", "--source-password", "repl-secret"],
+    );
+    wait_caught_up(&primary, &good);
+    assert_eq!(checksums(&primary, &["a.t"]), checksums(&good, &["a.t"]));
+    for (name, user, pass, code) in
+        [("ro", "reader", "rpw", "1227"), ("badpw", "repl", "nope", "1045")]
+    {
+        let r = Server::replica_with(
+            dir.path(),
+            name,
+            3,
+            primary.port,
+            &["--source-user", user, "--source-password", pass],
+        );
+        let ok =
+            wait_until(TIMEOUT, || replica_field(&r, "Last_IO_Errno").as_deref() == Some(code));
+        assert!(
+            ok,
+            "{name}: Last_IO_Errno {:?}, Last_IO_Error {:?}",
+            replica_field(&r, "Last_IO_Errno"),
+            replica_field(&r, "Last_IO_Error")
+        );
+    }
     drop(root);
 }
 

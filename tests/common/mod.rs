@@ -124,6 +124,30 @@ impl Server {
         Self::start(dir.join(name), Role::Replica { source_port }, server_id, free_port())
     }
 
+    /// Starts a replica of the server listening on `source_port`, with extra command-line arguments.
+    pub fn replica_with(
+        dir: &Path,
+        name: &str,
+        server_id: u32,
+        source_port: u16,
+        extra: &[&str],
+    ) -> Server {
+        let data_dir = dir.join(name);
+        std::fs::create_dir_all(&data_dir).expect("create data dir");
+        let log_path = data_dir.with_extension("log");
+        let mut server = Server {
+            child: None,
+            port: free_port(),
+            data_dir,
+            server_id,
+            role: Role::Replica { source_port },
+            log_path,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
     fn start(data_dir: PathBuf, role: Role, server_id: u32, port: u16) -> Server {
         std::fs::create_dir_all(&data_dir).expect("create data dir");
         let log_path = data_dir.with_extension("log");
