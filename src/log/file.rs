@@ -263,7 +263,13 @@ impl ChunkReader {
 
     /// Makes `buf` hold up to `n` bytes from `pos` (fewer at EOF or `limit`); returns how many it holds.
     fn ensure(&mut self, pos: u64, n: usize, limit: u64) -> io::Result<usize> {
-        let want = n.min(limit.saturating_sub(pos) as usize);
+        let mut want = n.min(limit.saturating_sub(pos) as usize);
+        if want > self.buf.len() {
+            // Never allocate for bytes the file does not hold: a garbage `event_size` in a torn
+            // tail may claim gigabytes (a 2 GB zeroed buffer made recovery take a minute).
+            let file_len = self.file.metadata()?.len();
+            want = want.min(file_len.saturating_sub(pos) as usize);
+        }
         let in_buf = pos >= self.buf_off && pos <= self.buf_off + self.len as u64;
         if in_buf && (self.buf_off + self.len as u64 - pos) as usize >= want {
             return Ok(want);
