@@ -1408,6 +1408,7 @@ async fn kill9_during_load_store_and_binlog_agree_then_clean_stop() {
     primary.restart();
     assert!(t0.elapsed() < Duration::from_secs(15), "recovery took {:?}", t0.elapsed());
     assert!(primary.log().contains("torn tail cut"), "the garbage was cut");
+    assert!(std::fs::metadata(&path).unwrap().len() <= size, "the file is back to at most {size}");
 
     // Every acknowledged insert is there; the store holds exactly the inserts of the committed
     // transactions in the binary log.
