@@ -227,7 +227,11 @@ async fn prepared_statements_binary_rows_every_type_logged_literally_and_replica
     c.close(stmt.clone()).await.unwrap();
     let e = server_error(c.exec_drop(&stmt, (1,)).await.unwrap_err());
     assert_eq!(e.0, 1243, "{e:?}");
-    // Wrong parameter count and a syntax error at prepare time.
+    // Question marks in strings, quoted names and comments are not placeholders.
+    let r: Option<(String, i32, String)> =
+        c.exec_first("SELECT '?', ? /* ? */, 'it''s ?' -- ?\n", (5,)).await.unwrap();
+    assert_eq!(r, Some(("?".into(), 5, "it's ?".into())));
+    // A syntax error at prepare time.
     let e = server_error(c.prep("SELEKT ?").await.unwrap_err());
     assert_eq!((e.0, e.1.as_str()), (1064, "42000"));
 
@@ -725,11 +729,35 @@ async fn rollback_failures_ddl_and_partial_transactions_in_the_binlog() {
     c.query_drop("COMMIT").await.unwrap();
     let rows: Vec<(i32, i32)> = c.query("SELECT id, v FROM b.t ORDER BY id").await.unwrap();
     assert_eq!(rows, vec![(1, 1), (2, 2), (4, 4)], "the failed multi-row insert left nothing");
+    // An open write transaction of a connection that goes away (disconnect, KILL) is rolled back
+    // and leaves no trace; the writer lock is released (a leak would make the next write wait
+    // innodb_lock_wait_timeout and fail with 1205).
+    let mut gone = primary.conn().await;
+    gone.query_drop("SET autocommit = 0").await.unwrap();
+    gone.query_drop("INSERT INTO b.t VALUES (50, 50)").await.unwrap();
+    drop(gone);
+    let mut killed = primary.conn().await;
+    killed.query_drop("BEGIN").await.unwrap();
+    killed.query_drop("INSERT INTO b.t VALUES (51, 51)").await.unwrap();
+    c.query_drop(format!("KILL {}", killed.id())).await.unwrap();
+    c.query_drop("SET SESSION innodb_lock_wait_timeout = 10").await.unwrap();
+    c.query_drop("INSERT INTO b.t VALUES (3, 3)").await.unwrap();
+    c.query_drop("DELETE FROM b.t WHERE id = 3").await.unwrap();
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM b.t WHERE id >= 50").await.unwrap();
+    assert_eq!(n, Some(0));
+    // A transaction inside one multi-statement query.
+    c.query_drop("BEGIN; INSERT INTO b.t VALUES (60, 60); INSERT INTO b.t VALUES (61, 61); COMMIT")
+        .await
+        .unwrap();
     // DDL: standalone groups; DML transactions: BEGIN ... COMMIT (Xid) groups.
     c.query_drop("CREATE TABLE b.u (x INT)").await.unwrap();
     let events = all_events(&mut c).await;
     let gs = groups(&events[before.len()..]);
-    assert_eq!(gs.len(), 3, "{gs:#?}");
+    assert_eq!(gs.len(), 6, "{gs:#?}");
+    assert!(events.iter().all(|e| !e.info.contains("(50, 50)") && !e.info.contains("(51, 51)")));
+    let multi = logged_statements(&gs[4]);
+    assert_eq!(multi.len(), 2, "one group for the multi-statement transaction: {multi:?}");
+    let gs = vec![gs[0].clone(), gs[1].clone(), gs[5].clone()];
     let texts = |g: &Vec<Ev>| g.iter().map(|e| e.info.clone()).collect::<Vec<_>>();
     // group 1: the autocommit insert
     assert!(gs[0][0].info.starts_with("BEGIN GTID"), "{:?}", texts(&gs[0]));
@@ -1120,6 +1148,7 @@ async fn purge_refused_while_a_replica_reads_the_file() {
     assert!(wait_until(TIMEOUT, || mariadb_try(primary.port, "SHOW PROCESSLIST")
         .is_ok_and(|o| o.contains("Binlog Dump"))));
     let e = expect_err(&mut c, "PURGE BINARY LOGS TO 'repld-bin.000002'").await;
+    assert_eq!(e.0, 1378, "ER_LOG_IN_USE: {e:?}");
     assert!(e.2.contains("repld-bin.000001"), "error names the file: {e:?}");
     // A replica that does not read never slows commits: 200 autocommit inserts go through while
     // its dump is blocked on a full socket.
