@@ -639,6 +639,22 @@ async fn accounts_from_config_file_and_replication_privilege() {
     drop(root);
 }
 
+#[test]
+fn no_passwordless_account_beyond_loopback() {
+    // A non-loopback listen address with a password-less account is refused at start-up, before
+    // anything binds.
+    let dir = test_dir();
+    let cfg = write_config(dir.path(), "listen = \"0.0.0.0:0\"");
+    let out = Command::new(env!("CARGO_BIN_EXE_repld"))
+        .args(["--config", &cfg, "primary"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started: {err}");
+    assert!(err.contains("needs a password") && err.contains("root"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connections_and_wait_timeout() {
     let dir = test_dir();
@@ -1062,7 +1078,8 @@ async fn binlog_dump_non_block_heartbeat_and_1236() {
     drop(s);
 
     // ERR 1236 for an unknown file, a purged file and a position past the end.
-    let bad: [(&[u8], u64); 2] = [(b"repld-bin.000077", 4), (b"nonsense", 4)];
+    let bad: [(&[u8], u64); 3] =
+        [(b"repld-bin.000077", 4), (b"nonsense", 4), (b"repld-bin.000001", 5)];
     for (file, pos) in bad {
         let req =
             BinlogStreamRequest::new(53).with_non_blocking().with_filename(file).with_pos(pos);
@@ -1070,7 +1087,7 @@ async fn binlog_dump_non_block_heartbeat_and_1236() {
             Ok(s) => collect_stream(s, Duration::from_secs(20)).await.map(|_| ()),
             Err(e) => Err(e),
         };
-        let e = server_error(r.expect_err("dump from an unknown file must fail"));
+        let e = server_error(r.expect_err("dump from an unknown file or a bad offset must fail"));
         assert_eq!((e.0, e.1.as_str()), (1236, "HY000"), "{e:?}");
     }
     c.query_drop("FLUSH BINARY LOGS").await.unwrap();
@@ -1525,7 +1542,8 @@ async fn rows_over_16mb_in_text_and_binary_results() {
 fn mariadb_cli_session() {
     let dir = test_dir();
     let primary = Server::primary(dir.path());
-    let script = "SELECT @@version_comment, @@max_allowed_packet;\n\
+    let script = "SET NAMES utf8mb4;\n\
+        SELECT @@version_comment, @@max_allowed_packet;\n\
         CREATE DATABASE cli;\n\
         use cli\n\
         CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20) NOT NULL, n INT DEFAULT 0);\n\
