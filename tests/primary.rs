@@ -773,7 +773,7 @@ async fn rollback_failures_ddl_and_partial_transactions_in_the_binlog() {
     assert!(events.iter().all(|e| !e.info.contains("(50, 50)") && !e.info.contains("(51, 51)")));
     let multi = logged_statements(&gs[4]);
     assert_eq!(multi.len(), 2, "one group for the multi-statement transaction: {multi:?}");
-    let gs = vec![gs[0].clone(), gs[1].clone(), gs[5].clone()];
+    let gs = [gs[0].clone(), gs[1].clone(), gs[5].clone()];
     let texts = |g: &Vec<Ev>| g.iter().map(|e| e.info.clone()).collect::<Vec<_>>();
     // group 1: the autocommit insert
     assert!(gs[0][0].info.starts_with("BEGIN GTID"), "{:?}", texts(&gs[0]));
