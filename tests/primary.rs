@@ -1484,6 +1484,14 @@ async fn kill9_during_load_store_and_binlog_agree_then_clean_stop() {
             .unwrap();
         assert!(out.status.success(), "{f}: {}", String::from_utf8_lossy(&out.stderr));
     }
+    // SIGTERM while a client holds an open write transaction and a replica streams: both go away,
+    // the server exits 0, the uncommitted row is not there after the restart.
+    let mut open_txn = primary.conn().await;
+    open_txn.query_drop("BEGIN").await.unwrap();
+    open_txn.query_drop("INSERT INTO k.t (id, w) VALUES (77777777, 7)").await.unwrap();
+    let mut stream =
+        primary.conn().await.get_binlog_stream(BinlogStreamRequest::new(90)).await.unwrap();
+    assert_eq!(next_event(&mut stream, TIMEOUT).await.header().event_type_raw(), ROTATE);
     // SIGTERM: exit 0, and the log ends with a STOP event; the next start opens a new file.
     assert_eq!(primary.stop(), Some(0), "clean exit; log:\n{}", primary.log());
     let last = files.last().unwrap();
@@ -1493,6 +1501,12 @@ async fn kill9_during_load_store_and_binlog_agree_then_clean_stop() {
         last_type = ev.event.header.type_code;
     }
     assert_eq!(last_type, STOP, "the last event before a clean stop is STOP");
+    assert!(open_txn.query_drop("SELECT 1").await.is_err(), "the client was disconnected");
+    let deadline = Instant::now() + TIMEOUT;
+    while let Some(Ok(_)) = tokio::time::timeout(TIMEOUT, stream.next()).await.expect("stream ends")
+    {
+        assert!(Instant::now() < deadline);
+    }
     primary.restart();
     let n: usize = primary.sql("SELECT COUNT(*) FROM k.t").trim().parse().unwrap();
     assert_eq!(n, rows.len() + 1);
