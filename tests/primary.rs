@@ -1140,6 +1140,16 @@ async fn binlog_dump_non_block_heartbeat_and_1236() {
     .await;
     let e = server_error(r.expect_err("GTID position purged"));
     assert_eq!(e.0, 1236, "{e:?}");
+    // A replica ahead of the primary (a GTID the log never had) is refused too.
+    let mut g = primary.conn().await;
+    g.query_drop("SET @slave_connect_state = '0-1-999'").await.unwrap();
+    let r = collect_stream(
+        g.get_binlog_stream(BinlogStreamRequest::new(59).with_non_blocking()).await.unwrap(),
+        Duration::from_secs(20),
+    )
+    .await;
+    let e = server_error(r.expect_err("GTID position ahead of the log"));
+    assert_eq!(e.0, 1236, "{e:?}");
     // The server still serves.
     let one: Option<i32> = c.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
