@@ -525,6 +525,24 @@ fn raw_protocol_init_db_field_list_stmt_reset_and_set_option() {
         c.command(&[0x1B, 0, 0]);
         assert!(matches!(c.read().unwrap()[0], 0xFE | 0x00));
         assert!(c.ping());
+        // Status flags of OK packets: IN_TRANS inside a transaction, AUTOCOMMIT as set.
+        let status = |c: &mut Raw, sql: &str| {
+            let mut p = vec![0x03];
+            p.extend_from_slice(sql.as_bytes());
+            c.command(&p);
+            let ok = c.read().unwrap();
+            assert_eq!(ok[0], 0, "{sql}: {:?}", parse_err(&ok));
+            let (_, a) = primary_raw::lenenc(&ok[1..]);
+            let (_, b) = primary_raw::lenenc(&ok[1 + a..]);
+            u16::from_le_bytes([ok[1 + a + b], ok[2 + a + b]])
+        };
+        const IN_TRANS: u16 = 1;
+        const AUTOCOMMIT: u16 = 2;
+        assert_eq!(status(&mut c, "BEGIN") & (IN_TRANS | AUTOCOMMIT), IN_TRANS | AUTOCOMMIT);
+        assert_eq!(status(&mut c, "INSERT INTO t VALUES (1, 'x', NULL)") & IN_TRANS, IN_TRANS);
+        assert_eq!(status(&mut c, "ROLLBACK") & IN_TRANS, 0);
+        assert_eq!(status(&mut c, "SET autocommit = 0") & AUTOCOMMIT, 0);
+        assert_eq!(status(&mut c, "SET autocommit = 1") & AUTOCOMMIT, AUTOCOMMIT);
         // COM_STATISTICS answers with a plain string.
         c.command(&[0x09]);
         let s = c.read().unwrap();
