@@ -953,6 +953,17 @@ async fn admin_statements_status_events_flush_purge_hosts_processlist() {
     assert_eq!(logs.iter().map(|l| l.0.as_str()).collect::<Vec<_>>(), ["repld-bin.000003"]);
     let e = expect_err(&mut c, "PURGE BINARY LOGS BEFORE 'not a date'").await;
     assert_eq!(e.0, 1210, "{e:?}");
+    // BEFORE an expression, evaluated by the SQL engine.
+    c.query_drop("FLUSH BINARY LOGS").await.unwrap();
+    c.query_drop("PURGE BINARY LOGS BEFORE CONCAT('2000', '-01-01')").await.unwrap();
+    let logs: Vec<(String, u64)> = c.query("SHOW BINARY LOGS").await.unwrap();
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    c.query_drop("PURGE BINARY LOGS BEFORE NOW()").await.unwrap();
+    c.query_drop("PURGE BINARY LOGS BEFORE CONCAT('2099', '-01-01 00:00:00')").await.unwrap();
+    let logs: Vec<(String, u64)> = c.query("SHOW BINARY LOGS").await.unwrap();
+    assert_eq!(logs.iter().map(|l| l.0.as_str()).collect::<Vec<_>>(), ["repld-bin.000004"]);
+    let e = expect_err(&mut c, "PURGE BINARY LOGS BEFORE 1+1").await;
+    assert_eq!(e.0, 1210, "{e:?}");
     // The replica still follows.
     c.query_drop("INSERT INTO m.t VALUES (11, 'late')").await.unwrap();
     wait_caught_up(&primary, &replica);

@@ -524,6 +524,37 @@ impl Conn {
         }
     }
 
+    /// Evaluates a datetime expression (`NOW() - INTERVAL 1 DAY`, `'2024-01-01'`) with the SQL
+    /// engine; seconds since the epoch (ERROR 1210 when it is not a datetime, as MariaDB answers).
+    fn eval_datetime(&self, expr: &str) -> Result<i64> {
+        let bad = || {
+            Error::sql(1210, "HY000", format!("Incorrect arguments to PURGE LOGS BEFORE: '{expr}'"))
+        };
+        let stmts = self.shared.engine.parse(&format!("SELECT {expr}"))?;
+        let [stmt] = &stmts[..] else { return Err(bad()) };
+        if stmt.kind != StmtKind::Read {
+            return Err(bad());
+        }
+        let mut scratch = sql::Session::new();
+        scratch.current_db.clone_from(&self.sess.current_db);
+        scratch.user_vars.clone_from(&self.sess.user_vars);
+        let ctx = ExecContext { now_us: now_us(), ..Default::default() };
+        let Outcome::Rows(rs) = self.shared.engine.execute(&mut scratch, stmt, &ctx)? else {
+            return Err(bad());
+        };
+        let micros = match rs.rows.first().and_then(|r| r.first()) {
+            Some(Value::DateTime(us)) => Some(*us),
+            Some(Value::Date(y, m, d)) => {
+                wire::parse_datetime_text(&format!("{y:04}-{m:02}-{d:02}"))
+                    .and_then(|p| wire::datetime_micros(&p))
+            }
+            Some(Value::Bytes(b)) => wire::parse_datetime_text(&String::from_utf8_lossy(b))
+                .and_then(|p| wire::datetime_micros(&p)),
+            _ => None,
+        };
+        micros.map(|us| us.div_euclid(1_000_000)).ok_or_else(bad)
+    }
+
     /// Columns of a read-only statement, found by running it in a scratch session.
     fn read_only_columns(&self, sql: &str) -> Result<Vec<ColumnInfo>> {
         let stmts = self.shared.engine.parse(sql)?;
@@ -629,10 +660,20 @@ impl Conn {
 
     /// Runs a server-layer statement.
     async fn admin(&mut self, a: Admin) -> Result<Outcome> {
-        let needs_all = matches!(a, Admin::FlushLogs | Admin::PurgeTo(_) | Admin::PurgeBefore(_));
+        let needs_all = matches!(
+            a,
+            Admin::FlushLogs
+                | Admin::PurgeTo(_)
+                | Admin::PurgeBefore(_)
+                | Admin::PurgeBeforeExpr(_)
+        );
         if needs_all && self.client.privilege != Privilege::All {
             return Err(need_privilege("RELOAD, BINLOG ADMIN"));
         }
+        let a = match a {
+            Admin::PurgeBeforeExpr(expr) => Admin::PurgeBefore(self.eval_datetime(&expr)?),
+            other => other,
+        };
         match a {
             Admin::Kill { id, query_only } => self.kill(id, query_only),
             Admin::SetReplVar { name, value } => {
