@@ -124,6 +124,8 @@ pub struct Shared {
     pub gtid_state: Mutex<GtidState>,
     /// Highest sequence number applied to the store, and a lock that serializes applies.
     pub applied_seq: Mutex<u64>,
+    /// The group-commit thread's mailbox (fsync + apply, see [`crate::primary::commit`]).
+    pub syncer: crate::primary::commit::Syncer,
     /// Connections by id.
     pub processes: Mutex<BTreeMap<u32, Process>>,
     /// Registered replicas by connection id.
