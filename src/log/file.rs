@@ -502,6 +502,24 @@ mod tests {
     }
 
     #[test]
+    fn garbage_event_size_allocates_nothing_beyond_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x");
+        let mut bytes = vec![0u8; 4];
+        bytes.extend_from_slice(&[0x5A; 37]); // event_size 0x5A5A5A5A (1.5 GB)
+        std::fs::write(&path, &bytes).unwrap();
+        let mut r = ChunkReader::new(File::open(&path).unwrap());
+        match r.event_at(4, u64::MAX).unwrap() {
+            Chunk::End { available, needed } => {
+                assert_eq!(available, 37);
+                assert_eq!(needed, Some(0x5A5A5A5A));
+            }
+            Chunk::Event(_) => panic!("a torn event is not whole"),
+        }
+        assert!(r.buf.len() <= CHUNK, "buffer grew to {} bytes", r.buf.len());
+    }
+
+    #[test]
     fn index_roundtrip() {
         let dir = tempfile::tempdir().unwrap();
         let fs = FileSet::new(dir.path(), "x-bin").unwrap();
