@@ -1329,6 +1329,16 @@ fn malformed_packets_get_mysql_errors_and_the_server_keeps_serving() {
     assert!(parse_err(&c.read().unwrap()).is_some());
     assert!(c.ping());
 
+    // A payload of exactly 0xFFFFFF bytes takes a second, empty packet; just under the limit, so it
+    // is served.
+    let mut edge = Raw::login(port, None, BASE_CAPS | DEPRECATE_EOF);
+    let mut payload = b"\x03SELECT 'edge' /*".to_vec();
+    payload.resize(0xFFFFFF - 2, b' ');
+    payload.extend_from_slice(b"*/");
+    edge.write(0, &payload);
+    edge.write(1, &[]);
+    assert_eq!(edge.read_result().unwrap(), vec![vec![Some("edge".to_string())]]);
+    assert!(edge.ping());
     // An oversized packet (> max_allowed_packet, 16 MB): 1153, and the connection is closed.
     let mut big = Raw::login(port, None, BASE_CAPS | DEPRECATE_EOF);
     let mut payload = vec![0x03];

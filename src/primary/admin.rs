@@ -126,6 +126,13 @@ fn words(toks: &[Tok]) -> Vec<&str> {
 /// Recognises a server-layer statement; `None` sends it to the engine. `Some(Err)` is a recognised
 /// statement with a bad argument.
 pub fn parse_admin(sql: &str) -> Option<Result<Admin>> {
+    // Every admin statement is short and starts with one of these words: skip the tokenizer for the
+    // rest (it would walk a multi-megabyte INSERT character by character).
+    let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next()?;
+    let known = ["SHOW", "FLUSH", "PURGE", "KILL", "SET", "SELECT"];
+    if sql.len() > 4096 || !known.iter().any(|k| first.eq_ignore_ascii_case(k)) {
+        return None;
+    }
     let toks = tokenize(sql)?;
     let w = words(&toks);
     let starts = |p: &[&str]| w.len() >= p.len() && w[..p.len()] == *p;
@@ -302,6 +309,9 @@ fn parse_gtid_pos(toks: &[Tok]) -> Result<Admin> {
 /// True for the replica-role statements a server without the replica role must still answer:
 /// SHOW SLAVE/REPLICA STATUS returns an empty result, as on a MariaDB server that is no replica.
 pub fn is_slave_status(sql: &str) -> bool {
+    if sql.len() > 256 {
+        return false;
+    }
     let toks = tokenize(sql).unwrap_or_default();
     let w = words(&toks);
     w.len() == 3 && w[0] == "SHOW" && (w[1] == "SLAVE" || w[1] == "REPLICA") && w[2] == "STATUS"
