@@ -256,10 +256,29 @@ async fn prepared_statements_binary_rows_every_type_logged_literally_and_replica
         "{stmts:#?}"
     );
 
+    // Statements whose values depend on the session: NOW(), RAND(), user variables, auto-increment,
+    // LAST_INSERT_ID(), through prepared statements; the replica must compute the same values.
+    c.query_drop("CREATE TABLE p.ctx (id INT AUTO_INCREMENT PRIMARY KEY, ts DATETIME(6), r DOUBLE, u VARCHAR(20), li BIGINT, p INT)").await.unwrap();
+    c.query_drop("SET @uv = 'user-var'").await.unwrap();
+    for i in 0..3 {
+        c.exec_drop(
+            "INSERT INTO p.ctx (ts, r, u, li, p) VALUES (NOW(6), RAND(), @uv, LAST_INSERT_ID(), ?)",
+            (i,),
+        )
+        .await
+        .unwrap();
+    }
+    c.exec_drop("UPDATE p.ctx SET r = RAND(?) WHERE id = ?", (7, 2)).await.unwrap();
+
     // ... and they replicate: the replica applies the logged text and ends up with the same rows.
     let replica = Server::replica(dir.path(), "replica", 2, primary.port);
     wait_caught_up(&primary, &replica);
-    assert_eq!(checksums(&primary, &["p.t"]), checksums(&replica, &["p.t"]));
+    assert_eq!(checksums(&primary, &["p.t", "p.ctx"]), checksums(&replica, &["p.t", "p.ctx"]));
+    let dump = "SELECT id, ts, r, u, li, p FROM p.ctx ORDER BY id";
+    let rows = primary.sql(dump);
+    assert_eq!(rows.lines().count(), 3, "{rows}");
+    assert!(rows.contains("user-var"), "{rows}");
+    assert_eq!(rows, replica.sql(dump));
     let mut rc = replica.conn().await;
     let rows: Vec<Row> =
         rc.exec("SELECT * FROM p.t WHERE id >= ? ORDER BY id", (1,)).await.unwrap();
