@@ -1057,6 +1057,28 @@ async fn binlog_dump_non_block_heartbeat_and_1236() {
     let (_, size): (String, u64) = c.query_first("SHOW BINARY LOGS").await.unwrap().unwrap();
     assert_eq!(u64::from(end), size, "the stream went to the end of the log");
 
+    // Many replicas at once: eight concurrent dumps all get the same events.
+    let mut tasks = Vec::new();
+    for id in 0..8u32 {
+        let port = primary.port;
+        tasks.push(tokio::spawn(async move {
+            let s = conn(port, None)
+                .await
+                .get_binlog_stream(BinlogStreamRequest::new(100 + id).with_non_blocking())
+                .await
+                .unwrap();
+            let evs = collect_stream(s, Duration::from_secs(30)).await.unwrap();
+            evs.iter()
+                .map(|e| (e.header().event_type_raw(), e.header().log_pos()))
+                .collect::<Vec<_>>()
+        }));
+    }
+    let first: Vec<(u8, u32)> =
+        evs.iter().map(|e| (e.header().event_type_raw(), e.header().log_pos())).collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), first);
+    }
+
     // From a position in the middle: ROTATE(pos) and a FDE with log_pos 0, then from that event on.
     let events = binlog_events(&mut c, "SHOW BINLOG EVENTS").await;
     let mid = events.iter().find(|e| e.info.contains("INSERT INTO d.t")).unwrap();
