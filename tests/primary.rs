@@ -619,6 +619,14 @@ async fn accounts_from_config_file_and_replication_privilege() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Both auth plugins on the real server, right and wrong passwords (raw client scrambles).
+    for plugin in ["mysql_native_password", "caching_sha2_password"] {
+        let mut ok = Raw::login_as(primary.port, "repl", "repl-secret", plugin)
+            .unwrap_or_else(|e| panic!("{plugin}: {e:?}"));
+        assert!(ok.ping(), "{plugin}");
+        let e = Raw::login_as(primary.port, "repl", "repl-secreT", plugin).err().expect(plugin);
+        assert_eq!((e.code, e.state.as_str()), (1045, "28000"), "{plugin}: {e:?}");
+    }
     // The replication account reads but does not write.
     let mut repl = Conn::new(opts(primary.port, "repl", "repl-secret")).await.unwrap();
     let n: Option<i64> = repl.query_first("SELECT COUNT(*) FROM a.t").await.unwrap();

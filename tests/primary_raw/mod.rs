@@ -88,6 +88,63 @@ impl Raw {
         }
     }
 
+    /// Connects and logs in as `user` with `password`, computing the scramble for `plugin`
+    /// (`mysql_native_password` or `caching_sha2_password`); the server's ERR on refusal.
+    pub fn login_as(port: u16, user: &str, password: &str, plugin: &str) -> Result<Raw, Err> {
+        use sha1::Digest as _;
+        let mut r = Raw::tcp(port);
+        r.deprecate_eof = true;
+        let g = r.read().expect("greeting");
+        assert_eq!(g[0], 10);
+        let mut i = 1 + g[1..].iter().position(|&b| b == 0).unwrap() + 1 + 4;
+        let mut nonce = g[i..i + 8].to_vec();
+        i += 8 + 1 + 2 + 1 + 2 + 2;
+        let auth_len = g[i] as usize;
+        i += 1 + 10;
+        let part2 = auth_len.saturating_sub(8).max(13) - 1;
+        nonce.extend_from_slice(&g[i..i + part2]);
+        let token: Vec<u8> = if password.is_empty() {
+            Vec::new()
+        } else if plugin == "caching_sha2_password" {
+            let h1 = sha2::Sha256::digest(password.as_bytes());
+            let h2 = sha2::Sha256::digest(h1);
+            let mut h = sha2::Sha256::new();
+            h.update(h2);
+            h.update(&nonce);
+            let h3 = h.finalize();
+            h1.iter().zip(h3.iter()).map(|(a, b)| a ^ b).collect()
+        } else {
+            let h1 = sha1::Sha1::digest(password.as_bytes());
+            let h2 = sha1::Sha1::digest(h1);
+            let mut h = sha1::Sha1::new();
+            h.update(&nonce);
+            h.update(h2);
+            let h3 = h.finalize();
+            h1.iter().zip(h3.iter()).map(|(a, b)| a ^ b).collect()
+        };
+        let caps = BASE_CAPS | DEPRECATE_EOF;
+        let mut resp = Vec::new();
+        resp.extend_from_slice(&(caps & !8).to_le_bytes());
+        resp.extend_from_slice(&(16u32 << 20).to_le_bytes());
+        resp.push(45);
+        resp.extend_from_slice(&[0; 23]);
+        resp.extend_from_slice(user.as_bytes());
+        resp.push(0);
+        resp.push(token.len() as u8);
+        resp.extend_from_slice(&token);
+        resp.extend_from_slice(plugin.as_bytes());
+        resp.push(0);
+        r.write(1, &resp);
+        loop {
+            let p = r.read().expect("auth reply");
+            match p[0] {
+                0x00 => return Ok(r),
+                0x01 => continue, // caching_sha2 fast-auth result
+                _ => return Err(parse_err(&p).expect("ERR")),
+            }
+        }
+    }
+
     /// Writes one packet with the given sequence id.
     pub fn write(&mut self, seq: u8, payload: &[u8]) {
         let mut buf = Vec::with_capacity(payload.len() + 4);
