@@ -263,7 +263,13 @@ impl ChunkReader {
 
     /// Makes `buf` hold up to `n` bytes from `pos` (fewer at EOF or `limit`); returns how many it holds.
     fn ensure(&mut self, pos: u64, n: usize, limit: u64) -> io::Result<usize> {
-        let want = n.min(limit.saturating_sub(pos) as usize);
+        let mut want = n.min(limit.saturating_sub(pos) as usize);
+        if want > self.buf.len() {
+            // Never allocate for bytes the file does not hold: a garbage `event_size` in a torn
+            // tail may claim gigabytes (a 2 GB zeroed buffer made recovery take a minute).
+            let file_len = self.file.metadata()?.len();
+            want = want.min(file_len.saturating_sub(pos) as usize);
+        }
         let in_buf = pos >= self.buf_off && pos <= self.buf_off + self.len as u64;
         if in_buf && (self.buf_off + self.len as u64 - pos) as usize >= want {
             return Ok(want);
@@ -493,6 +499,24 @@ mod tests {
         assert!(LogPos::new("b.000002", 5) > LogPos::new("b.000002", 4));
         assert_eq!(file_seq("repld-bin.000012"), Some(12));
         assert_eq!(file_seq("repld-bin"), None);
+    }
+
+    #[test]
+    fn garbage_event_size_allocates_nothing_beyond_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x");
+        let mut bytes = vec![0u8; 4];
+        bytes.extend_from_slice(&[0x5A; 37]); // event_size 0x5A5A5A5A (1.5 GB)
+        std::fs::write(&path, &bytes).unwrap();
+        let mut r = ChunkReader::new(File::open(&path).unwrap());
+        match r.event_at(4, u64::MAX).unwrap() {
+            Chunk::End { available, needed } => {
+                assert_eq!(available, 37);
+                assert_eq!(needed, Some(0x5A5A5A5A));
+            }
+            Chunk::Event(_) => panic!("a torn event is not whole"),
+        }
+        assert!(r.buf.len() <= CHUNK, "buffer grew to {} bytes", r.buf.len());
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub enum Admin {
     PurgeTo(String),
     /// PURGE BINARY|MASTER LOGS BEFORE 'datetime' (seconds since the epoch, UTC).
     PurgeBefore(i64),
+    /// PURGE BINARY|MASTER LOGS BEFORE <expression> (e.g. `NOW() - INTERVAL 3 DAY`): the
+    /// expression's text, evaluated by the SQL engine.
+    PurgeBeforeExpr(String),
     /// SHOW SLAVE HOSTS / SHOW REPLICAS.
     SlaveHosts,
     /// SHOW [FULL] PROCESSLIST.
@@ -123,40 +126,53 @@ fn words(toks: &[Tok]) -> Vec<&str> {
 /// Recognises a server-layer statement; `None` sends it to the engine. `Some(Err)` is a recognised
 /// statement with a bad argument.
 pub fn parse_admin(sql: &str) -> Option<Result<Admin>> {
+    // Every admin statement is short and starts with one of these words: skip the tokenizer for the
+    // rest (it would walk a multi-megabyte INSERT character by character).
+    let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next()?;
+    let known = ["SHOW", "FLUSH", "PURGE", "KILL", "SET", "SELECT"];
+    if sql.len() > 4096 || !known.iter().any(|k| first.eq_ignore_ascii_case(k)) {
+        return None;
+    }
     let toks = tokenize(sql)?;
     let w = words(&toks);
     let starts = |p: &[&str]| w.len() >= p.len() && w[..p.len()] == *p;
     let exact = |p: &[&str]| w.len() == p.len() && w[..] == *p;
-    let admin =
-        if exact(&["SHOW", "MASTER", "STATUS"]) || exact(&["SHOW", "BINARY", "LOG", "STATUS"]) {
-            Admin::MasterStatus
-        } else if exact(&["SHOW", "BINARY", "LOGS"]) || exact(&["SHOW", "MASTER", "LOGS"]) {
-            Admin::BinaryLogs
-        } else if starts(&["SHOW", "BINLOG", "EVENTS"]) {
-            return Some(parse_binlog_events(&toks[3..]));
-        } else if exact(&["FLUSH", "BINARY", "LOGS"]) || exact(&["FLUSH", "LOGS"]) {
-            Admin::FlushLogs
-        } else if starts(&["PURGE"])
-            && w.len() >= 3
-            && (w[1] == "BINARY" || w[1] == "MASTER")
-            && w[2] == "LOGS"
-        {
-            return Some(parse_purge(&toks[3..]));
-        } else if exact(&["SHOW", "SLAVE", "HOSTS"]) || exact(&["SHOW", "REPLICAS"]) {
-            Admin::SlaveHosts
-        } else if exact(&["SHOW", "PROCESSLIST"]) || exact(&["SHOW", "FULL", "PROCESSLIST"]) {
-            Admin::ProcessList { full: w.len() == 3 }
-        } else if starts(&["KILL"]) {
-            return Some(parse_kill(&toks[1..]));
-        } else if starts(&["SET"]) && w.len() >= 2 && is_repl_var(w[1]) {
-            return parse_set_repl_var(&toks[1..]).map(Ok);
-        } else if exact(&["SELECT", "@MASTER_BINLOG_CHECKSUM"]) {
-            Admin::SelectChecksum
-        } else if starts(&["SELECT", "BINLOG_GTID_POS"]) {
-            return Some(parse_gtid_pos(&toks[2..]));
-        } else {
-            return None;
-        };
+    let admin = if exact(&["SHOW", "MASTER", "STATUS"])
+        || exact(&["SHOW", "BINARY", "LOG", "STATUS"])
+    {
+        Admin::MasterStatus
+    } else if exact(&["SHOW", "BINARY", "LOGS"]) || exact(&["SHOW", "MASTER", "LOGS"]) {
+        Admin::BinaryLogs
+    } else if starts(&["SHOW", "BINLOG", "EVENTS"]) {
+        return Some(parse_binlog_events(&toks[3..]));
+    } else if exact(&["FLUSH", "BINARY", "LOGS"]) || exact(&["FLUSH", "LOGS"]) {
+        Admin::FlushLogs
+    } else if starts(&["PURGE"])
+        && w.len() >= 3
+        && (w[1] == "BINARY" || w[1] == "MASTER")
+        && w[2] == "LOGS"
+    {
+        return Some(parse_purge(&toks[3..]).or_else(|e| match (&toks[3..], before_expr(sql)) {
+            ([Tok::Word(w), _, ..], Some(expr)) if w == "BEFORE" => {
+                Ok(Admin::PurgeBeforeExpr(expr))
+            }
+            _ => Err(e),
+        }));
+    } else if exact(&["SHOW", "SLAVE", "HOSTS"]) || exact(&["SHOW", "REPLICAS"]) {
+        Admin::SlaveHosts
+    } else if exact(&["SHOW", "PROCESSLIST"]) || exact(&["SHOW", "FULL", "PROCESSLIST"]) {
+        Admin::ProcessList { full: w.len() == 3 }
+    } else if starts(&["KILL"]) {
+        return Some(parse_kill(&toks[1..]));
+    } else if starts(&["SET"]) && w.len() >= 2 && is_repl_var(w[1]) {
+        return parse_set_repl_var(&toks[1..]).map(Ok);
+    } else if exact(&["SELECT", "@MASTER_BINLOG_CHECKSUM"]) {
+        Admin::SelectChecksum
+    } else if starts(&["SELECT", "BINLOG_GTID_POS"]) {
+        return Some(parse_gtid_pos(&toks[2..]));
+    } else {
+        return None;
+    };
     Some(Ok(admin))
 }
 
@@ -261,6 +277,14 @@ fn parse_purge(toks: &[Tok]) -> Result<Admin> {
     }
 }
 
+/// The text after the BEFORE keyword of a PURGE statement (none when it is empty).
+fn before_expr(sql: &str) -> Option<String> {
+    let upper = sql.to_ascii_uppercase();
+    let at = upper.find("BEFORE")? + "BEFORE".len();
+    let expr = sql[at..].trim().trim_end_matches(';').trim();
+    (!expr.is_empty()).then(|| expr.to_string())
+}
+
 fn parse_kill(toks: &[Tok]) -> Result<Admin> {
     let (query_only, rest) = match toks {
         [Tok::Word(w), rest @ ..] if w == "QUERY" => (true, rest),
@@ -285,6 +309,9 @@ fn parse_gtid_pos(toks: &[Tok]) -> Result<Admin> {
 /// True for the replica-role statements a server without the replica role must still answer:
 /// SHOW SLAVE/REPLICA STATUS returns an empty result, as on a MariaDB server that is no replica.
 pub fn is_slave_status(sql: &str) -> bool {
+    if sql.len() > 256 {
+        return false;
+    }
     let toks = tokenize(sql).unwrap_or_default();
     let w = words(&toks);
     w.len() == 3 && w[0] == "SHOW" && (w[1] == "SLAVE" || w[1] == "REPLICA") && w[2] == "STATUS"
@@ -325,6 +352,11 @@ mod tests {
             p("PURGE MASTER LOGS BEFORE '2023-11-14 22:13:20'"),
             Admin::PurgeBefore(1_700_000_000)
         );
+        assert_eq!(
+            p("PURGE BINARY LOGS BEFORE NOW() - INTERVAL 1 DAY;"),
+            Admin::PurgeBeforeExpr("NOW() - INTERVAL 1 DAY".into())
+        );
+        assert!(parse_admin("PURGE BINARY LOGS BEFORE").unwrap().is_err());
         assert_eq!(p("SHOW REPLICAS"), Admin::SlaveHosts);
         assert_eq!(p("show full processlist"), Admin::ProcessList { full: true });
         assert_eq!(p("KILL QUERY 7"), Admin::Kill { id: 7, query_only: true });

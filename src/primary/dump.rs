@@ -4,7 +4,8 @@
 //! `SET @slave_connect_state='<gtid list>'`, the first event group that state lacks
 //! ([`crate::log::find_gtid_start`]). The stream is: a fake ROTATE (timestamp 0, `log_pos` 0, flags
 //! ARTIFICIAL) naming the start, the file's FORMAT_DESCRIPTION (with `log_pos` 0 when starting past
-//! it), then every event exactly as stored, across rotations, but never past the binlog's durable
+//! it), then every event exactly as stored, across rotations (each new file preceded by a fake ROTATE
+//! naming it), but never past the binlog's durable
 //! position: a replica never receives a transaction the primary could still lose. When caught up the
 //! stream waits for [`crate::log::BinlogWriter::durable`] to move (no polling), sending a HEARTBEAT at
 //! `@master_heartbeat_period` while idle; with BINLOG_DUMP_NON_BLOCK it ends with an EOF packet.
@@ -104,7 +105,11 @@ async fn stream(
     // Fake ROTATE naming where we start.
     let rotate =
         artificial(server_id, 0, EventBody::Rotate { position: pos, next_file: current.clone() });
-    wire::write_binlog_event(&mut c.conn, &rotate.encode()).await?;
+    let mut rotate = rotate.encode();
+    if !wants_checksum(c) {
+        strip_crc(&mut rotate);
+    }
+    wire::write_binlog_event(&mut c.conn, &rotate).await?;
     if let Some(fde) = fde {
         // The file's FORMAT_DESCRIPTION, log_pos 0 so that the replica does not move its position.
         let mut ev = fde.event;
@@ -148,8 +153,14 @@ async fn stream(
         let caught_up = batch.is_empty() && err.is_none();
         for mut ev in batch {
             if ev.file != current {
+                // Into the next file: a fake ROTATE naming it, as MariaDB sends at every switch
+                // (`mariadb-binlog -R` without --to-last-log stops there). It follows the previous
+                // file's FORMAT_DESCRIPTION, which says CRC32, so it carries one.
                 current = ev.file.clone();
                 hold.set_file(&current);
+                let body = EventBody::Rotate { position: ev.pos, next_file: current.clone() };
+                wire::write_binlog_event(&mut c.conn, &artificial(server_id, 0, body).encode())
+                    .await?;
             }
             if ev.event.header.type_code == types::FORMAT_DESCRIPTION && ev.bytes.len() > 18 {
                 // The stored FDE may still say "in use"; the flag is outside the CRC.
@@ -209,6 +220,23 @@ async fn stream(
                 _ = async { let _ = c.kill.wait_for(|k| *k).await; } => return Ok(()),
             }
         }
+    }
+}
+
+/// Whether the replica asked for checksummed events (`SET @master_binlog_checksum` to anything but
+/// `NONE`). The fake ROTATE comes before any FORMAT_DESCRIPTION could tell the reader whether events
+/// carry a CRC32, so MariaDB sends it with one only to such replicas; `mariadb-binlog -R` sets `NONE`
+/// and reads the CRC of a checksummed fake ROTATE as part of the file name.
+fn wants_checksum(c: &Conn) -> bool {
+    c.repl_vars.get("master_binlog_checksum").is_some_and(|v| !v.eq_ignore_ascii_case("NONE"))
+}
+
+/// Removes the CRC32 trailer of an encoded event and fixes its `event_size`.
+fn strip_crc(ev: &mut Vec<u8>) {
+    if ev.len() >= 19 + 4 {
+        ev.truncate(ev.len() - 4);
+        let size = ev.len() as u32;
+        ev[9..13].copy_from_slice(&size.to_le_bytes());
     }
 }
 

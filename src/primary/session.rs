@@ -61,8 +61,29 @@ pub fn need_privilege(what: &str) -> Error {
 /// Answers a connection beyond `max_connections` with ERROR 1040 instead of a handshake.
 pub async fn refuse_too_many(socket: TcpStream) {
     let mut conn = PacketConn::new(socket);
-    let _ = wire::write_err(&mut conn, 1040, "08004", "Too many connections").await;
+    // Before the handshake no capabilities are agreed: the ERR has no SQLSTATE marker (as MariaDB
+    // sends it; clients show `ERROR 1040 (HY000)`).
+    let _ = wire::write_err_without_state(&mut conn, 1040, "Too many connections").await;
     let _ = conn.shutdown().await;
+}
+
+/// The accounts of the configuration, and the check of the database a client names at connect
+/// (ERROR 1049 for one that does not exist, as MariaDB answers instead of the final OK).
+struct ConnectAuth<'a>(&'a Shared);
+
+impl wire::Authenticator for ConnectAuth<'_> {
+    fn lookup(&self, user: &str) -> Option<wire::Account> {
+        wire::Authenticator::lookup(&self.0.accounts, user)
+    }
+
+    fn check_database(&self, _user: &str, db: &str) -> Result<()> {
+        let stmts = self.0.engine.parse(&format!("USE `{}`", db.replace('`', "``")))?;
+        let mut scratch = sql::Session::new();
+        for stmt in &stmts {
+            self.0.engine.execute(&mut scratch, stmt, &ExecContext::default())?;
+        }
+        Ok(())
+    }
 }
 
 /// One prepared statement.
@@ -110,7 +131,7 @@ pub async fn serve(
         let params = HandshakeParams {
             conn_id: id,
             server_version: wire::SERVER_VERSION,
-            auth: &shared.accounts,
+            auth: &ConnectAuth(&shared),
             client_host: &host,
             auth_method: Default::default(),
         };
@@ -164,8 +185,11 @@ pub async fn serve(
 
 impl Conn {
     async fn command_loop(&mut self) -> Result<()> {
-        let idle = Duration::from_secs(self.shared.config.wait_timeout);
         loop {
+            // `SET [SESSION] wait_timeout = N` applies to this connection, as in MariaDB.
+            let idle = Duration::from_secs(
+                self.session_secs("wait_timeout").unwrap_or(self.shared.config.wait_timeout),
+            );
             self.shared.set_process(self.id, "Sleep", "", None);
             self.conn.flush().await?;
             let payload = tokio::select! {
@@ -447,13 +471,20 @@ impl Conn {
         r
     }
 
+    /// A positive number of seconds set in a session variable (`SET SESSION name = N`).
+    fn session_secs(&self, name: &str) -> Option<u64> {
+        match self.sess.vars.get(name) {
+            Some(Value::Int(s)) if *s > 0 => Some(*s as u64),
+            Some(Value::UInt(s)) if *s > 0 => Some(*s),
+            _ => None,
+        }
+    }
+
     /// Waits for the writer lock, up to `innodb_lock_wait_timeout` (ERROR 1205 after it).
     async fn lock_writer(&mut self) -> Result<OwnedMutexGuard<()>> {
-        let wait = match self.sess.vars.get("innodb_lock_wait_timeout") {
-            Some(Value::Int(s)) if *s > 0 => Duration::from_secs(*s as u64),
-            Some(Value::UInt(s)) if *s > 0 => Duration::from_secs(*s),
-            _ => LOCK_WAIT_TIMEOUT,
-        };
+        let wait = self
+            .session_secs("innodb_lock_wait_timeout")
+            .map_or(LOCK_WAIT_TIMEOUT, Duration::from_secs);
         let lock = self.shared.writer.clone().lock_owned();
         match tokio::time::timeout(wait, lock).await {
             Ok(g) => Ok(g),
@@ -497,6 +528,37 @@ impl Conn {
             }
             Err(e) => write_error(&mut self.conn, &e).await,
         }
+    }
+
+    /// Evaluates a datetime expression (`NOW() - INTERVAL 1 DAY`, `'2024-01-01'`) with the SQL
+    /// engine; seconds since the epoch (ERROR 1210 when it is not a datetime, as MariaDB answers).
+    fn eval_datetime(&self, expr: &str) -> Result<i64> {
+        let bad = || {
+            Error::sql(1210, "HY000", format!("Incorrect arguments to PURGE LOGS BEFORE: '{expr}'"))
+        };
+        let stmts = self.shared.engine.parse(&format!("SELECT {expr}"))?;
+        let [stmt] = &stmts[..] else { return Err(bad()) };
+        if stmt.kind != StmtKind::Read {
+            return Err(bad());
+        }
+        let mut scratch = sql::Session::new();
+        scratch.current_db.clone_from(&self.sess.current_db);
+        scratch.user_vars.clone_from(&self.sess.user_vars);
+        let ctx = ExecContext { now_us: now_us(), ..Default::default() };
+        let Outcome::Rows(rs) = self.shared.engine.execute(&mut scratch, stmt, &ctx)? else {
+            return Err(bad());
+        };
+        let micros = match rs.rows.first().and_then(|r| r.first()) {
+            Some(Value::DateTime(us)) => Some(*us),
+            Some(Value::Date(y, m, d)) => {
+                wire::parse_datetime_text(&format!("{y:04}-{m:02}-{d:02}"))
+                    .and_then(|p| wire::datetime_micros(&p))
+            }
+            Some(Value::Bytes(b)) => wire::parse_datetime_text(&String::from_utf8_lossy(b))
+                .and_then(|p| wire::datetime_micros(&p)),
+            _ => None,
+        };
+        micros.map(|us| us.div_euclid(1_000_000)).ok_or_else(bad)
     }
 
     /// Columns of a read-only statement, found by running it in a scratch session.
@@ -604,10 +666,20 @@ impl Conn {
 
     /// Runs a server-layer statement.
     async fn admin(&mut self, a: Admin) -> Result<Outcome> {
-        let needs_all = matches!(a, Admin::FlushLogs | Admin::PurgeTo(_) | Admin::PurgeBefore(_));
+        let needs_all = matches!(
+            a,
+            Admin::FlushLogs
+                | Admin::PurgeTo(_)
+                | Admin::PurgeBefore(_)
+                | Admin::PurgeBeforeExpr(_)
+        );
         if needs_all && self.client.privilege != Privilege::All {
             return Err(need_privilege("RELOAD, BINLOG ADMIN"));
         }
+        let a = match a {
+            Admin::PurgeBeforeExpr(expr) => Admin::PurgeBefore(self.eval_datetime(&expr)?),
+            other => other,
+        };
         match a {
             Admin::Kill { id, query_only } => self.kill(id, query_only),
             Admin::SetReplVar { name, value } => {

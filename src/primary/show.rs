@@ -221,15 +221,14 @@ fn binlog_events(
 ) -> Result<ResultSet> {
     let binlog = &shared.binlog;
     let file = file.unwrap_or_default();
+    // ER_ERROR_WHEN_EXECUTING_COMMAND, for a file that cannot be opened and for a position that is
+    // not the start of an event (MariaDB: "Wrong offset or I/O error").
+    let failed = |e: Error| {
+        let (_, _, m) = e.to_mysql();
+        Error::sql(1220, "HY000", format!("Error when executing command SHOW BINLOG EVENTS: {m}"))
+    };
     let mut reader = LogReader::open(binlog.dir(), binlog.basename(), &file, from.unwrap_or(4))
-        .map_err(|e| {
-            let (_, _, m) = e.to_mysql();
-            Error::sql(
-                1220,
-                "HY000",
-                format!("Error when executing command SHOW BINLOG EVENTS: {m}"),
-            )
-        })?;
+        .map_err(failed)?;
     reader.set_limit(Some(binlog.durable_pos()));
     let first_file = reader.position().file;
     let columns = vec![
@@ -243,7 +242,7 @@ fn binlog_events(
     let mut rows = Vec::new();
     let mut skipped = 0;
     while limit.is_none_or(|l| (rows.len() as u64) < l) {
-        let Some(ev) = reader.next_event()? else { break };
+        let Some(ev) = reader.next_event().map_err(failed)? else { break };
         if ev.file != first_file {
             break; // SHOW BINLOG EVENTS shows one file
         }

@@ -114,6 +114,20 @@ pub async fn write_err<S: AsyncRead + AsyncWrite + Unpin>(
     conn.write_packet(&encode_err(code, sqlstate, msg)).await
 }
 
+/// Sends an ERR packet without the `#SQLSTATE` part, as the server does before the handshake has agreed
+/// on CLIENT_PROTOCOL_41 (e.g. ERROR 1040 `Too many connections` instead of a greeting).
+pub async fn write_err_without_state<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut PacketConn<S>,
+    code: u16,
+    msg: &str,
+) -> Result<()> {
+    let mut p = Vec::with_capacity(3 + msg.len());
+    p.push(0xff);
+    p.extend_from_slice(&code.to_le_bytes());
+    p.extend_from_slice(msg.as_bytes());
+    conn.write_packet(&p).await
+}
+
 /// Sends an ERR packet for a crate error ([`Error::to_mysql`] gives code, SQLSTATE and message).
 pub async fn write_error<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut PacketConn<S>,

@@ -91,6 +91,8 @@ pub struct Server {
     pub role: Role,
     /// Where its stdout/stderr go.
     pub log_path: PathBuf,
+    /// Extra command-line arguments (e.g. `--config FILE`, `--max-connections N`).
+    pub extra_args: Vec<String>,
 }
 
 impl Server {
@@ -99,15 +101,65 @@ impl Server {
         Self::start(dir.join("primary"), Role::Primary, 1, free_port())
     }
 
+    /// Starts a primary with data under `dir` and extra command-line arguments.
+    pub fn primary_with(dir: &Path, extra: &[&str]) -> Server {
+        let data_dir = dir.join("primary");
+        std::fs::create_dir_all(&data_dir).expect("create data dir");
+        let log_path = data_dir.with_extension("log");
+        let mut server = Server {
+            child: None,
+            port: free_port(),
+            data_dir,
+            server_id: 1,
+            role: Role::Primary,
+            log_path,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
     /// Starts a replica of the server listening on `source_port`.
     pub fn replica(dir: &Path, name: &str, server_id: u32, source_port: u16) -> Server {
         Self::start(dir.join(name), Role::Replica { source_port }, server_id, free_port())
     }
 
+    /// Starts a replica of the server listening on `source_port`, with extra command-line arguments.
+    pub fn replica_with(
+        dir: &Path,
+        name: &str,
+        server_id: u32,
+        source_port: u16,
+        extra: &[&str],
+    ) -> Server {
+        let data_dir = dir.join(name);
+        std::fs::create_dir_all(&data_dir).expect("create data dir");
+        let log_path = data_dir.with_extension("log");
+        let mut server = Server {
+            child: None,
+            port: free_port(),
+            data_dir,
+            server_id,
+            role: Role::Replica { source_port },
+            log_path,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
     fn start(data_dir: PathBuf, role: Role, server_id: u32, port: u16) -> Server {
         std::fs::create_dir_all(&data_dir).expect("create data dir");
         let log_path = data_dir.with_extension("log");
-        let mut server = Server { child: None, port, data_dir, server_id, role, log_path };
+        let mut server = Server {
+            child: None,
+            port,
+            data_dir,
+            server_id,
+            role,
+            log_path,
+            extra_args: Vec::new(),
+        };
         server.spawn();
         server
     }
@@ -127,7 +179,8 @@ impl Server {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--server-id")
-            .arg(self.server_id.to_string());
+            .arg(self.server_id.to_string())
+            .args(&self.extra_args);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
