@@ -16,7 +16,7 @@ use super::catalog::{
 };
 use super::compile::{conjuncts, const_value, literal, type_of, Compiler, Scope, ScopeTable};
 use super::decimal::Dec;
-use super::expr::{eval, AggFunc, AggSpec, CExpr, CmpOp, EvalEnv, Func, TypeInfo};
+use super::expr::{eval, AggFunc, AggSpec, CExpr, CmpOp, EvalEnv, Func, Subquery, TypeInfo};
 use super::rng::MyRnd;
 use super::store::View;
 use super::value::{collate_key, is_full_number, parse_datetime_str, parse_num_prefix, sort_cmp};
@@ -146,6 +146,24 @@ type KeyRange = (Vec<u8>, Option<Vec<u8>>, Vec<u8>);
 type Joins = Vec<(usize, JoinKind, Option<CExpr>)>;
 /// A conflicting row: (row key, key name, key columns).
 type Conflict = Option<(Vec<u8>, String, Vec<usize>)>;
+/// A value as a literal expression (substituted for a correlated reference).
+fn value_expr(v: &Value) -> Expr {
+    let lit = match v {
+        Value::Null => ast::Value::Null,
+        Value::Int(_) | Value::UInt(_) | Value::Decimal(_) => {
+            ast::Value::Number(show_val(v), false)
+        }
+        Value::Double(d) => ast::Value::Number(format!("{d:e}"), false),
+        other => ast::Value::SingleQuotedString(show_val(other)),
+    };
+    Expr::Value(lit.into())
+}
+
+/// Open minus closed parentheses.
+fn depth_of(s: &str) -> i64 {
+    s.matches('(').count() as i64 - s.matches(')').count() as i64
+}
+
 /// Rows with their keys.
 type KeyedRows = Vec<(Vec<u8>, Vec<Value>)>;
 
@@ -180,6 +198,8 @@ pub struct Exec<'a> {
     tz_offset_us: i64,
     cur_row: u64,
     derived: Vec<(usize, Vec<Vec<Value>>)>,
+    /// Results of subqueries already run in this statement: (subquery address, outer values key).
+    subq_cache: HashMap<(usize, Vec<u8>), Vec<Vec<Value>>>,
     /// The statement text as parsed (version comments expanded), for column labels.
     src: String,
 }
@@ -243,6 +263,45 @@ impl<'a> EvalEnv for Exec<'a> {
             ));
         }
         Ok(())
+    }
+
+    fn subquery(&mut self, q: &Subquery, outer: Vec<Value>) -> Result<Vec<Vec<Value>>> {
+        let mut key = vec![];
+        for v in &outer {
+            group_key(&mut key, v);
+        }
+        let key = (q as *const Subquery as usize, key);
+        if let Some(rows) = self.subq_cache.get(&key) {
+            return Ok(rows.clone());
+        }
+        let rs = if q.outer.is_empty() {
+            self.query(&q.query)?
+        } else {
+            let mut query = q.query.clone();
+            let _ = ast::visit_expressions_mut(&mut query, |e| {
+                if let Expr::CompoundIdentifier(parts) = e {
+                    if parts.len() == 2 {
+                        if let Some(i) = q
+                            .outer
+                            .iter()
+                            .position(|(t, c, _)| *t == parts[0].value && *c == parts[1].value)
+                        {
+                            *e = value_expr(&outer[i]);
+                        }
+                    }
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+            let saved = std::mem::take(&mut self.src);
+            let r = self.query(&query);
+            self.src = saved;
+            r?
+        };
+        if rs.columns.len() != 1 {
+            return Err(Error::sql(1241, "21000", "Operand should contain 1 column(s)"));
+        }
+        self.subq_cache.insert(key, rs.rows.clone());
+        Ok(rs.rows)
     }
 
     fn info(&mut self, f: Func) -> Value {
@@ -325,6 +384,7 @@ impl<'a> Exec<'a> {
             tz_offset_us: tz,
             cur_row: 1,
             derived: vec![],
+            subq_cache: HashMap::new(),
             src: String::new(),
         })
     }
@@ -1045,6 +1105,62 @@ impl<'a> Exec<'a> {
                 a = before.len() - 1;
             } else if before.to_ascii_uppercase().ends_with("NOT") {
                 a = before.len() - 3;
+            }
+        }
+        // Spans of special forms (SUBSTRING, CAST, FLOOR, TRIM, ...) and of expressions starting with
+        // one, or with a unary minus, start inside: move back over `NAME(` and a leading sign.
+        loop {
+            let before = src[..a].trim_end();
+            let item_start = |t: &str| {
+                let u = t.trim_end().to_ascii_uppercase();
+                u.is_empty()
+                    || u.ends_with(',')
+                    || u.ends_with('(')
+                    || u.ends_with("SELECT")
+                    || u.ends_with("DISTINCT")
+            };
+            if let Some(b) = before.strip_suffix('(') {
+                let name_len = b.len()
+                    - b.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_').len();
+                if name_len > 0 && item_start(&b[..b.len() - name_len]) {
+                    a = b.len() - name_len;
+                    continue;
+                }
+            }
+            let upper = before.to_ascii_uppercase();
+            if let Some(w) = ["LEADING", "TRAILING", "BOTH"].iter().find(|w| upper.ends_with(*w)) {
+                if before[..before.len() - w.len()].trim_end().ends_with('(') {
+                    a = before.len() - w.len();
+                    continue;
+                }
+            }
+            if let Some(b) = before.strip_suffix(['-', '+']) {
+                if item_start(b) && depth_of(&src[a..end]) >= 0 {
+                    a = b.len();
+                    continue;
+                }
+            }
+            break;
+        }
+        // `INTERVAL n UNIT`: the span ends at n.
+        if src[a..end].to_ascii_uppercase().contains("INTERVAL") {
+            let rest = &src[end..];
+            let word = rest.trim_start();
+            let w =
+                word.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or("");
+            const UNITS: [&str; 9] = [
+                "MICROSECOND",
+                "SECOND",
+                "MINUTE",
+                "HOUR",
+                "DAY",
+                "WEEK",
+                "MONTH",
+                "QUARTER",
+                "YEAR",
+            ];
+            if UNITS.iter().any(|u| u.eq_ignore_ascii_case(w)) {
+                end += rest.len() - word.len() + w.len();
             }
         }
         let depth = |s: &str| s.matches('(').count() as i64 - s.matches(')').count() as i64;

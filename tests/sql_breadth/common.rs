@@ -306,6 +306,8 @@ impl MariaDb {
                 "--bind-address=127.0.0.1",
                 "--skip-name-resolve",
                 "--skip-log-bin",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_general_ci",
                 "--innodb-buffer-pool-size=64M",
             ])
             .arg(format!("--datadir={}", data.display()))
