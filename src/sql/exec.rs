@@ -200,6 +200,13 @@ pub struct Exec<'a> {
     derived: Vec<(usize, Vec<Vec<Value>>)>,
     /// Results of subqueries already run in this statement: (subquery address, outer values key).
     subq_cache: HashMap<(usize, Vec<u8>), Vec<Vec<Value>>>,
+    /// An auto-increment value generated for a row that was not inserted (ignored duplicate, ON
+    /// DUPLICATE KEY UPDATE): the next row reuses it (MySQL's restore_auto_increment).
+    reuse_id: Option<u64>,
+    /// The auto-increment value generated for the row being built, if any.
+    row_gen_id: Option<u64>,
+    /// Distinct auto-increment values drawn by this statement (reuses not counted).
+    gen_count: u64,
     /// The statement text as parsed (version comments expanded), for column labels.
     src: String,
 }
@@ -385,6 +392,9 @@ impl<'a> Exec<'a> {
             cur_row: 1,
             derived: vec![],
             subq_cache: HashMap::new(),
+            reuse_id: None,
+            row_gen_id: None,
+            gen_count: 0,
             src: String::new(),
         })
     }
@@ -1246,6 +1256,10 @@ impl<'a> Exec<'a> {
     }
 
     fn next_autoinc(&mut self, t: &TableDef) -> Result<u64> {
+        if let Some(id) = self.reuse_id.take() {
+            return Ok(id);
+        }
+        self.gen_count += 1;
         let key = catalog::tid_key(K_AUTOINC, t.id);
         let stored = match self.view.get(&key)? {
             Some(b) if b.len() == 8 => u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8])),
@@ -1466,10 +1480,31 @@ impl<'a> Exec<'a> {
         let mut first_id = 0u64;
         let mut explicit_id = 0u64;
         let mut dups = 0u64;
+        let mut updated_id = 0u64;
+        let mut other_dups = 0u64;
+        let from_values =
+            matches!(ins.source.as_ref().map(|s| &*s.body), Some(ast::SetExpr::Values(_)) | None);
+        let nrows = rows.len() as u64;
+        let autoinc_col = t.columns.iter().position(|c| c.auto_inc);
         for (ri, vals) in rows.into_iter().enumerate() {
             self.cur_row = ri as u64 + 1;
-            let row = self.build_row(&t, &cols, vals, &mut first_id, &mut explicit_id)?;
-            match self.conflict(&t, &row, None)? {
+            self.row_gen_id = None;
+            let mut row_explicit = 0;
+            let row = self.build_row(&t, &cols, vals, &mut first_id, &mut row_explicit)?;
+            let conflict = self.conflict(&t, &row, None)?;
+            if row_explicit != 0 && (conflict.is_none() || ins.replace_into) {
+                explicit_id = row_explicit;
+            }
+            match (&conflict, self.row_gen_id) {
+                (None, Some(g)) | (Some(_), Some(g)) if ins.replace_into || conflict.is_none() => {
+                    if first_id == 0 {
+                        first_id = g;
+                    }
+                }
+                (Some(_), Some(g)) => self.reuse_id = Some(g),
+                _ => {}
+            }
+            match conflict {
                 None => {
                     let key = match self.pk_key(&t, &row) {
                         Some(k) => k,
@@ -1501,6 +1536,7 @@ impl<'a> Exec<'a> {
                                 let old = catalog::decode_row(&b, t.columns.len())?;
                                 self.remove_row(&t, &k, &old);
                                 affected += 1;
+                                other_dups += 1;
                             }
                             conflict = self.conflict(&t, &row, None)?;
                         }
@@ -1513,6 +1549,13 @@ impl<'a> Exec<'a> {
                         let old = catalog::decode_row(&b, t.columns.len())?;
                         let changed = self.upsert_row(&t, &old_key, old, &row, assign)?;
                         affected += if changed { 2 } else { 0 };
+                        other_dups += changed as u64;
+                        if changed {
+                            if let Some(ai) = autoinc_col {
+                                // The row as updated holds the value MySQL reports.
+                                updated_id = self.upserted_autoinc(&t, &old_key, ai)?;
+                            }
+                        }
                     } else if ins.ignore {
                         dups += 1;
                         self.warnings += 1;
@@ -1522,13 +1565,39 @@ impl<'a> Exec<'a> {
                 }
             }
         }
-        let id = if first_id != 0 { first_id } else { explicit_id };
+        // InnoDB (innodb_autoinc_lock_mode=1) reserves the values of a statement at once: as many as
+        // VALUES rows, or for INSERT ... SELECT intervals of 1, 2, 4, .. values.
+        if let Some(f) = self.used.insert_id {
+            let reserved = if from_values {
+                nrows.max(self.gen_count)
+            } else {
+                let mut r = 0u64;
+                let mut step = 1u64;
+                while r < self.gen_count {
+                    r += step;
+                    step = (step * 2).min(65536);
+                }
+                r
+            };
+            if reserved > 0 {
+                let start = self.ctx.insert_id.unwrap_or(f);
+                self.bump_autoinc(&t, start.saturating_add(reserved - 1))?;
+            }
+        }
+        let id = if first_id != 0 {
+            first_id
+        } else if explicit_id != 0 {
+            explicit_id
+        } else {
+            updated_id
+        };
         if first_id != 0 {
             self.sess.last_insert_id = first_id;
         }
         let nrows = self.cur_row;
-        let info = if nrows > 1 || dups > 0 {
-            format!("Records: {}  Duplicates: {}  Warnings: {}", nrows, dups, self.warnings)
+        let info = if nrows > 1 || !from_values {
+            let d = if ins.ignore { dups } else { other_dups };
+            format!("Records: {}  Duplicates: {}  Warnings: {}", nrows, d, self.warnings)
         } else {
             String::new()
         };
@@ -1537,6 +1606,17 @@ impl<'a> Exec<'a> {
             last_insert_id: id,
             warnings: self.warnings,
             info,
+        })
+    }
+
+    /// The auto-increment column's value of the row at `key` (after an ON DUPLICATE KEY UPDATE).
+    fn upserted_autoinc(&mut self, t: &TableDef, key: &[u8], ai: usize) -> Result<u64> {
+        Ok(match self.view.get(key)? {
+            Some(b) => {
+                let row = catalog::decode_row(&b, t.columns.len())?;
+                row[ai].as_i128().max(0) as u64
+            }
+            None => 0,
         })
     }
 
@@ -1583,9 +1663,7 @@ impl<'a> Exec<'a> {
                 .map(Ok::<Value, Error>)
                 .unwrap_or_else(|| {
                     let id = self.next_autoinc(t)?;
-                    if *first_id == 0 {
-                        *first_id = id;
-                    }
+                    self.row_gen_id = Some(id);
                     Ok(Value::UInt(id))
                 })?
             } else {
@@ -1613,7 +1691,7 @@ impl<'a> Exec<'a> {
                 let id = v.as_i128();
                 if id > 0 {
                     self.bump_autoinc(t, id as u64)?;
-                    if *first_id == 0 {
+                    if *first_id == 0 && self.row_gen_id.is_none() {
                         *explicit_id = id as u64;
                     }
                 }
