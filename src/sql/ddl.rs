@@ -486,10 +486,11 @@ fn rebuild(
     old: &TableDef,
     mut new_def: TableDef,
     map: &[Option<usize>],
-) -> Result<()> {
+) -> Result<u64> {
     new_def.id = new_table_id(x)?;
     let ai = x.autoinc_of(old.id)?;
     let rows = x.read_all(old)?;
+    let count = rows.len() as u64;
     for (n, (_, row)) in rows.into_iter().enumerate() {
         x.set_row(n as u64 + 1);
         let mut nr = Vec::with_capacity(new_def.columns.len());
@@ -520,7 +521,7 @@ fn rebuild(
     x.drop_storage(old.id);
     x.set_autoinc(new_def.id, ai);
     put_def(x, &new_def);
-    Ok(())
+    Ok(count)
 }
 
 fn alter_table(x: &mut Exec, at: &ast::AlterTable) -> Result<Outcome> {
@@ -532,6 +533,8 @@ fn alter_table(x: &mut Exec, at: &ast::AlterTable) -> Result<Outcome> {
     let mut t = (*old).clone();
     let mut map: Vec<Option<usize>> = (0..t.columns.len()).map(Some).collect();
     let mut needs_rebuild = false;
+    // Whether MariaDB would copy the rows (and report them as affected).
+    let mut copy = false;
     let mut new_indexes = vec![];
     let mut dropped_indexes = vec![];
     for op in &at.operations {
@@ -662,11 +665,68 @@ fn alter_table(x: &mut Exec, at: &ast::AlterTable) -> Result<Outcome> {
                 }
                 t.pk.clear();
                 needs_rebuild = true;
+                copy = true;
             }
             ast::AlterTableOperation::AutoIncrement { value, .. } => {
                 let v = super::compile::literal(&value.value)?.as_i128().max(1) as u64;
                 let cur = x.autoinc_of(t.id)?;
                 x.set_autoinc(t.id, v.max(cur));
+            }
+            ast::AlterTableOperation::ModifyColumn {
+                col_name,
+                data_type,
+                options,
+                column_position,
+            } => {
+                copy |= change_column(
+                    x,
+                    &mut t,
+                    &mut map,
+                    (&db, &name),
+                    col_name,
+                    col_name,
+                    data_type,
+                    options,
+                    column_position.as_ref(),
+                )?;
+                needs_rebuild = true;
+            }
+            ast::AlterTableOperation::ChangeColumn {
+                old_name,
+                new_name,
+                data_type,
+                options,
+                column_position,
+            } => {
+                copy |= change_column(
+                    x,
+                    &mut t,
+                    &mut map,
+                    (&db, &name),
+                    old_name,
+                    new_name,
+                    data_type,
+                    options,
+                    column_position.as_ref(),
+                )?;
+                needs_rebuild = true;
+            }
+            ast::AlterTableOperation::RenameColumn { old_column_name, new_column_name } => {
+                let i = t.col(&old_column_name.value).ok_or_else(|| {
+                    Error::sql(
+                        1054,
+                        "42S22",
+                        format!("Unknown column '{}' in '{name}'", old_column_name.value),
+                    )
+                })?;
+                if t.col(&new_column_name.value).is_some_and(|j| j != i) {
+                    return Err(Error::sql(
+                        1060,
+                        "42S21",
+                        format!("Duplicate column name '{}'", new_column_name.value),
+                    ));
+                }
+                t.columns[i].name = new_column_name.value.clone();
             }
             ast::AlterTableOperation::Algorithm { .. } | ast::AlterTableOperation::Lock { .. } => {}
             other => {
@@ -678,8 +738,8 @@ fn alter_table(x: &mut Exec, at: &ast::AlterTable) -> Result<Outcome> {
             }
         }
     }
-    if needs_rebuild {
-        rebuild(x, &old, t, &map)?;
+    let rows = if needs_rebuild {
+        rebuild(x, &old, t, &map)?
     } else {
         for ix in &dropped_indexes {
             x.drop_index_entries(&old, ix)?;
@@ -688,8 +748,99 @@ fn alter_table(x: &mut Exec, at: &ast::AlterTable) -> Result<Outcome> {
             x.build_index(&t, ix)?;
         }
         put_def(x, &t);
+        0
+    };
+    Ok(alter_ok(if copy { rows } else { 0 }))
+}
+
+/// The OK of ALTER TABLE (and CREATE/DROP INDEX): rows copied, with MariaDB's info text.
+fn alter_ok(rows: u64) -> Outcome {
+    Outcome::Ok {
+        affected_rows: rows,
+        last_insert_id: 0,
+        warnings: 0,
+        info: format!("Records: {rows}  Duplicates: 0  Warnings: 0"),
     }
-    Ok(ok(0))
+}
+
+/// MODIFY / CHANGE COLUMN: replaces the definition of `old_name` (renamed to `new_name`), moved if a
+/// position is given. True if the rows must be copied (type or nullability changed).
+#[allow(clippy::too_many_arguments)]
+fn change_column(
+    x: &mut Exec,
+    t: &mut TableDef,
+    map: &mut Vec<Option<usize>>,
+    (db, table): (&str, &str),
+    old_name: &ast::Ident,
+    new_name: &ast::Ident,
+    data_type: &ast::DataType,
+    options: &[ast::ColumnOption],
+    pos: Option<&ast::MySQLColumnPosition>,
+) -> Result<bool> {
+    let i = t.col(&old_name.value).ok_or_else(|| {
+        Error::sql(1054, "42S22", format!("Unknown column '{}' in '{table}'", old_name.value))
+    })?;
+    if t.col(&new_name.value).is_some_and(|j| j != i) {
+        return Err(Error::sql(
+            1060,
+            "42S21",
+            format!("Duplicate column name '{}'", new_name.value),
+        ));
+    }
+    let cd = ast::ColumnDef {
+        name: new_name.clone(),
+        data_type: data_type.clone(),
+        options: options
+            .iter()
+            .map(|o| ast::ColumnOptionDef { name: None, option: o.clone() })
+            .collect(),
+    };
+    let (mut col, pk, uniq) = column_def(x, &cd, db, table)?;
+    if t.pk.contains(&i) {
+        col.nullable = false;
+    }
+    let copy = col.ty != t.columns[i].ty || col.nullable != t.columns[i].nullable;
+    t.columns[i] = col;
+    if pk {
+        if !t.pk.is_empty() && t.pk != [i] {
+            return Err(Error::sql(1068, "42000", "Multiple primary key defined"));
+        }
+        t.pk = vec![i];
+    }
+    if uniq {
+        add_index(t, None, vec![i], true)?;
+    }
+    let to = match pos {
+        None => return Ok(copy),
+        Some(ast::MySQLColumnPosition::First) => 0,
+        Some(ast::MySQLColumnPosition::After(a)) => {
+            let j = t.col(&a.value).ok_or_else(|| {
+                Error::sql(1054, "42S22", format!("Unknown column '{}' in '{table}'", a.value))
+            })?;
+            if j < i {
+                j + 1
+            } else {
+                j
+            }
+        }
+    };
+    // Move column i to position `to`, renumbering key columns.
+    let mut order: Vec<usize> = (0..t.columns.len()).collect();
+    let c = order.remove(i);
+    order.insert(to, c);
+    let new_pos = |old: usize| order.iter().position(|&o| o == old).unwrap_or(old);
+    let cols = std::mem::take(&mut t.columns);
+    t.columns = order.iter().map(|&o| cols[o].clone()).collect();
+    *map = order.iter().map(|&o| map[o]).collect();
+    for k in &mut t.pk {
+        *k = new_pos(*k);
+    }
+    for ix in &mut t.indexes {
+        for k in &mut ix.cols {
+            *k = new_pos(*k);
+        }
+    }
+    Ok(true)
 }
 
 fn shift_cols(t: &mut TableDef, from: usize, by: isize) {
@@ -890,7 +1041,7 @@ pub fn create_table_text(tdef: &TableDef, autoinc: u64) -> String {
     if !tdef.pk.is_empty() {
         lines.push(format!("  PRIMARY KEY ({})", cols(&tdef.pk)));
     }
-    for ix in &tdef.indexes {
+    for ix in show_order(tdef) {
         lines.push(format!(
             "  {}KEY `{}` ({})",
             if ix.unique { "UNIQUE " } else { "" },
@@ -910,6 +1061,23 @@ pub fn create_table_text(tdef: &TableDef, autoinc: u64) -> String {
         if tdef.engine.is_empty() { "InnoDB" } else { &tdef.engine },
         ai
     )
+}
+
+/// Secondary indexes in the order MariaDB shows them: unique keys on NOT NULL columns, other unique
+/// keys, then the rest, each group in creation order.
+fn show_order(tdef: &TableDef) -> Vec<&super::catalog::IndexDef> {
+    let rank = |ix: &super::catalog::IndexDef| {
+        if !ix.unique {
+            2
+        } else if ix.cols.iter().all(|c| !tdef.columns[*c].nullable) {
+            0
+        } else {
+            1
+        }
+    };
+    let mut v: Vec<_> = tdef.indexes.iter().collect();
+    v.sort_by_key(|ix| rank(ix));
+    v
 }
 
 /// Executes SET.
@@ -1234,8 +1402,8 @@ pub fn run_other(x: &mut Exec, st: &Statement, text: &str) -> Result<Outcome> {
                     let mut tdef = (*old).clone();
                     tdef.pk.clear();
                     let map: Vec<Option<usize>> = (0..tdef.columns.len()).map(Some).collect();
-                    rebuild(x, &old, tdef, &map)?;
-                    return Ok(ok(0));
+                    let n = rebuild(x, &old, tdef, &map)?;
+                    return Ok(alter_ok(n));
                 }
                 let mut tdef = (*old).clone();
                 let pos = tdef
@@ -1252,7 +1420,7 @@ pub fn run_other(x: &mut Exec, st: &Statement, text: &str) -> Result<Outcome> {
                 let ix = tdef.indexes.remove(pos);
                 x.drop_index_entries(&old, &ix)?;
                 put_def(x, &tdef);
-                Ok(ok(0))
+                Ok(alter_ok(0))
             }
             other => Err(Error::sql(1064, "42000", format!("DROP {other} is not supported"))),
         },
@@ -1276,7 +1444,7 @@ pub fn run_other(x: &mut Exec, st: &Statement, text: &str) -> Result<Outcome> {
             let ix = add_index(&mut tdef, iname, cols, ci.unique)?;
             x.build_index(&tdef, &ix)?;
             put_def(x, &tdef);
-            Ok(ok(0))
+            Ok(alter_ok(0))
         }
         Statement::AlterTable(at) => alter_table(x, at),
         Statement::Truncate(tr) => {
@@ -1343,7 +1511,11 @@ pub fn run_other(x: &mut Exec, st: &Statement, text: &str) -> Result<Outcome> {
             dbs.push("information_schema".into());
             dbs.sort();
             let rows = dbs.iter().filter(|d| filter_like(&f, d)).map(|d| vec![t(d)]).collect();
-            Ok(show_rows(&["Database"], rows))
+            let label = match &f {
+                Some(ast::ShowStatementFilter::Like(p)) => format!("Database ({p})"),
+                _ => "Database".to_string(),
+            };
+            Ok(show_rows(&[&label], rows))
         }
         Statement::ShowTables { show_options, full, .. } => {
             let f = show_filter(show_options);
@@ -1583,6 +1755,8 @@ pub fn run_text(x: &mut Exec, text: &str) -> Result<Outcome> {
                 Error::sql(1146, "42S02", format!("Table '{db}.{tname}' doesn't exist"))
             })?;
             let mut rows = vec![];
+            // Cardinality: InnoDB's estimate, which for small tables is the row count.
+            let card = x.read_all(&tdef)?.len() as i64;
             let mut add = |name: &str, unique: bool, cols: &[usize]| {
                 for (seq, c) in cols.iter().enumerate() {
                     rows.push(vec![
@@ -1592,20 +1766,21 @@ pub fn run_text(x: &mut Exec, text: &str) -> Result<Outcome> {
                         Value::Int(seq as i64 + 1),
                         t(&tdef.columns[*c].name),
                         t("A"),
-                        Value::Null,
+                        Value::Int(card),
                         Value::Null,
                         Value::Null,
                         t(if tdef.columns[*c].nullable { "YES" } else { "" }),
                         t("BTREE"),
                         t(""),
                         t(""),
+                        t("NO"),
                     ]);
                 }
             };
             if !tdef.pk.is_empty() {
                 add("PRIMARY", true, &tdef.pk);
             }
-            for ix in &tdef.indexes {
+            for ix in show_order(&tdef) {
                 add(&ix.name, ix.unique, &ix.cols);
             }
             Ok(show_rows(
@@ -1623,6 +1798,7 @@ pub fn run_text(x: &mut Exec, text: &str) -> Result<Outcome> {
                     "Index_type",
                     "Comment",
                     "Index_comment",
+                    "Ignored",
                 ],
                 rows,
             ))
