@@ -419,7 +419,7 @@ fn create_table(x: &mut Exec, ct: &ast::CreateTable) -> Result<Outcome> {
             inline_unique.push(i);
         }
     }
-    if t.columns.is_empty() {
+    if t.columns.is_empty() && ct.query.is_none() {
         return Err(Error::sql(1113, "42000", "A table must have at least 1 column"));
     }
     for i in inline_unique {
@@ -462,11 +462,80 @@ fn create_table(x: &mut Exec, ct: &ast::CreateTable) -> Result<Outcome> {
         return Err(Error::sql(1075, "42000", "Incorrect table definition; there can be only one auto column and it must be defined as a key"));
     }
     if let Some(q) = &ct.query {
+        // CREATE TABLE ... SELECT: the selected columns follow the declared ones (a declared column of
+        // the same name takes the value); a column read straight from a table keeps its type,
+        // nullability and default. The statement is logged as is: the replica runs the same SELECT.
+        let rs = x.query(q)?;
+        let mut targets = vec![];
+        for c in &rs.columns {
+            if let Some(i) = t.col(&c.name) {
+                targets.push(i);
+                continue;
+            }
+            let src = if c.org_table.is_empty() {
+                None
+            } else {
+                x.view
+                    .table(&c.schema, &c.org_table)?
+                    .and_then(|st| st.col(&c.org_name).map(|i| st.columns[i].clone()))
+            };
+            let col = match src {
+                Some(mut sc) => {
+                    sc.name = c.name.clone();
+                    if sc.auto_inc {
+                        sc.default = Some(super::exec::implicit_default(&sc.ty));
+                    }
+                    sc.auto_inc = false;
+                    sc.on_update_now = false;
+                    sc
+                }
+                None => ColumnDef {
+                    name: c.name.clone(),
+                    ty: result_sql_type(c),
+                    nullable: true,
+                    default: None,
+                    default_now: false,
+                    on_update_now: false,
+                    auto_inc: false,
+                },
+            };
+            t.columns.push(col);
+            targets.push(t.columns.len() - 1);
+        }
+        if t.columns.is_empty() {
+            return Err(Error::sql(1113, "42000", "A table must have at least 1 column"));
+        }
         t.id = new_table_id(x)?;
         put_def(x, &t);
-        let rs = x.query(q)?;
-        let _ = rs;
-        return Err(Error::sql(1064, "42000", "CREATE TABLE ... SELECT is not supported"));
+        let n = rs.rows.len() as u64;
+        for (ri, r) in rs.rows.into_iter().enumerate() {
+            x.set_row(ri as u64 + 1);
+            let mut row: Vec<Value> = t
+                .columns
+                .iter()
+                .map(|c| match &c.default {
+                    Some(v) => v.clone(),
+                    None if c.nullable => Value::Null,
+                    None => super::exec::implicit_default(&c.ty),
+                })
+                .collect();
+            for (v, &i) in r.into_iter().zip(&targets) {
+                row[i] = if v.is_null() {
+                    if !t.columns[i].nullable {
+                        return Err(Error::sql(
+                            1048,
+                            "23000",
+                            format!("Column '{}' cannot be null", t.columns[i].name),
+                        ));
+                    }
+                    v
+                } else {
+                    x.coerce(&t, i, v)?
+                };
+            }
+            x.store_new_row(&t, row)?;
+        }
+        return Ok(alter_ok(n));
     }
     t.id = new_table_id(x)?;
     put_def(x, &t);
@@ -946,15 +1015,7 @@ fn show_filter(opts: &ast::ShowStatementOptions) -> Option<ast::ShowStatementFil
 fn describe(x: &mut Exec, tdef: &TableDef, full: bool) -> Outcome {
     let mut rows = vec![];
     for (i, c) in tdef.columns.iter().enumerate() {
-        let key = if tdef.pk.contains(&i) {
-            "PRI"
-        } else if tdef.indexes.iter().any(|ix| ix.unique && ix.cols.first() == Some(&i)) {
-            "UNI"
-        } else if tdef.indexes.iter().any(|ix| ix.cols.first() == Some(&i)) {
-            "MUL"
-        } else {
-            ""
-        };
+        let key = column_key(tdef, i);
         let default = if c.default_now {
             t("current_timestamp()")
         } else {
@@ -999,6 +1060,250 @@ fn describe(x: &mut Exec, tdef: &TableDef, full: bool) -> Outcome {
     } else {
         show_rows(&["Field", "Type", "Null", "Key", "Default", "Extra"], rows)
     }
+}
+
+/// A column type for a computed result column of CREATE TABLE ... SELECT.
+fn result_sql_type(c: &ColumnInfo) -> SqlType {
+    use super::api::ColumnType as C;
+    match c.column_type {
+        C::Tiny | C::Short | C::Int24 | C::Long => SqlType::Int { bytes: 4, unsigned: false },
+        C::LongLong => SqlType::Int { bytes: 8, unsigned: c.flags & 32 != 0 },
+        C::Float => SqlType::Float,
+        C::Double => SqlType::Double,
+        C::NewDecimal => {
+            let s = c.decimals.min(30) as u32;
+            SqlType::Decimal((c.length.saturating_sub(2)).clamp(s.max(1), 65), s)
+        }
+        C::Date => SqlType::Date,
+        C::DateTime | C::Timestamp => SqlType::DateTime(0),
+        _ if c.charset == 63 => SqlType::VarBinary(c.length.clamp(1, 65532)),
+        _ => {
+            let n = (c.length / 4).max(1);
+            if n > 16383 {
+                SqlType::Text(65535)
+            } else {
+                SqlType::VarChar(n)
+            }
+        }
+    }
+}
+
+/// The Key of DESCRIBE / information_schema.COLUMNS: PRI, UNI (a one-column unique key), MUL (first
+/// column of another key) or empty.
+fn column_key(tdef: &TableDef, i: usize) -> &'static str {
+    if tdef.pk.contains(&i) {
+        "PRI"
+    } else if tdef.indexes.iter().any(|ix| ix.unique && ix.cols == [i]) {
+        "UNI"
+    } else if tdef.indexes.iter().any(|ix| ix.cols.first() == Some(&i)) {
+        "MUL"
+    } else {
+        ""
+    }
+}
+
+/// The rows of `information_schema.<table>` (TABLES, COLUMNS, SCHEMATA), `None` for other tables.
+/// Only the columns tools commonly ask for are provided.
+pub fn information_schema(x: &mut Exec, table: &str) -> Result<Option<ResultSet>> {
+    let str_col = |n: &str| col_info(n, &TypeInfo::string(256));
+    let int_col = |n: &str| col_info(n, &TypeInfo::int(21));
+    let up = table.to_ascii_uppercase();
+    let mut dbs = databases(x)?;
+    dbs.sort();
+    let mut rows = vec![];
+    let columns: Vec<ColumnInfo> = match up.as_str() {
+        "SCHEMATA" => {
+            for d in &dbs {
+                rows.push(vec![t("def"), t(d), t("utf8mb4"), t("utf8mb4_general_ci"), Value::Null]);
+            }
+            [
+                "CATALOG_NAME",
+                "SCHEMA_NAME",
+                "DEFAULT_CHARACTER_SET_NAME",
+                "DEFAULT_COLLATION_NAME",
+                "SQL_PATH",
+            ]
+            .iter()
+            .map(|n| str_col(n))
+            .collect()
+        }
+        "TABLES" => {
+            for d in &dbs {
+                let mut names = tables_of(x, d)?;
+                names.sort();
+                for n in names {
+                    let Some(tdef) = x.view.table(d, &n)? else { continue };
+                    let nrows = x.read_all(&tdef)?.len() as i64;
+                    let ai = match tdef.auto_col() {
+                        Some(_) => Value::UInt(x.autoinc_of(tdef.id)?.max(1)),
+                        None => Value::Null,
+                    };
+                    rows.push(vec![
+                        t("def"),
+                        t(d),
+                        t(&n),
+                        t("BASE TABLE"),
+                        t(if tdef.engine.is_empty() { "InnoDB" } else { &tdef.engine }),
+                        Value::Int(10),
+                        t("Dynamic"),
+                        Value::Int(nrows),
+                        ai,
+                        Value::Null,
+                        Value::Null,
+                        t("utf8mb4_general_ci"),
+                        t(""),
+                    ]);
+                }
+            }
+            let mut c: Vec<ColumnInfo> =
+                ["TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "TABLE_TYPE", "ENGINE"]
+                    .iter()
+                    .map(|n| str_col(n))
+                    .collect();
+            c.push(int_col("VERSION"));
+            c.push(str_col("ROW_FORMAT"));
+            c.push(int_col("TABLE_ROWS"));
+            c.push(int_col("AUTO_INCREMENT"));
+            c.push(col_info("CREATE_TIME", &TypeInfo::datetime()));
+            c.push(col_info("UPDATE_TIME", &TypeInfo::datetime()));
+            c.push(str_col("TABLE_COLLATION"));
+            c.push(str_col("TABLE_COMMENT"));
+            c
+        }
+        "COLUMNS" => {
+            for d in &dbs {
+                let mut names = tables_of(x, d)?;
+                names.sort();
+                for n in names {
+                    let Some(tdef) = x.view.table(d, &n)? else { continue };
+                    for (i, c) in tdef.columns.iter().enumerate() {
+                        let full = c.ty.sql_name();
+                        let base = full.split(['(', ' ']).next().unwrap_or("").to_string();
+                        let (char_len, octet_len) = match &c.ty {
+                            SqlType::Char(n) | SqlType::VarChar(n) => {
+                                (Value::Int(*n as i64), Value::Int(*n as i64 * 4))
+                            }
+                            SqlType::Binary(n) | SqlType::VarBinary(n) => {
+                                (Value::Int(*n as i64), Value::Int(*n as i64))
+                            }
+                            SqlType::Text(m) => (Value::Int(*m as i64), Value::Int(*m as i64)),
+                            SqlType::Blob(m) => (Value::Int(*m as i64), Value::Int(*m as i64)),
+                            _ => (Value::Null, Value::Null),
+                        };
+                        let (prec, scale) = match &c.ty {
+                            SqlType::Int { bytes, unsigned } => (
+                                Value::Int(match (bytes, unsigned) {
+                                    (1, _) => 3,
+                                    (2, _) => 5,
+                                    (3, _) => 7,
+                                    (4, _) => 10,
+                                    (_, false) => 19,
+                                    (_, true) => 20,
+                                }),
+                                Value::Int(0),
+                            ),
+                            SqlType::Decimal(p, s) => {
+                                (Value::Int(*p as i64), Value::Int(*s as i64))
+                            }
+                            SqlType::Float => (Value::Int(12), Value::Null),
+                            SqlType::Double => (Value::Int(22), Value::Null),
+                            _ => (Value::Null, Value::Null),
+                        };
+                        let dt_prec = match &c.ty {
+                            SqlType::DateTime(f) | SqlType::Timestamp(f) => Value::Int(*f as i64),
+                            _ => Value::Null,
+                        };
+                        let default = if c.default_now {
+                            t("current_timestamp()")
+                        } else {
+                            match &c.default {
+                                None if c.auto_inc || !c.nullable => Value::Null,
+                                Some(Value::Null) | None => t("NULL"),
+                                Some(
+                                    v @ (Value::Int(_)
+                                    | Value::UInt(_)
+                                    | Value::Double(_)
+                                    | Value::Decimal(_)),
+                                ) => v.to_text().map(Value::Bytes).unwrap_or(Value::Null),
+                                Some(v) => t(&format!(
+                                    "'{}'",
+                                    String::from_utf8_lossy(&v.to_text().unwrap_or_default())
+                                        .replace('\'', "''")
+                                )),
+                            }
+                        };
+                        let text = c.ty.is_text();
+                        rows.push(vec![
+                            t("def"),
+                            t(d),
+                            t(&n),
+                            t(&c.name),
+                            Value::Int(i as i64 + 1),
+                            default,
+                            t(if c.nullable { "YES" } else { "NO" }),
+                            t(&base),
+                            char_len,
+                            octet_len,
+                            prec,
+                            scale,
+                            dt_prec,
+                            if text { t("utf8mb4") } else { Value::Null },
+                            if text { t("utf8mb4_general_ci") } else { Value::Null },
+                            t(&full),
+                            t(column_key(&tdef, i)),
+                            t(if c.auto_inc {
+                                "auto_increment"
+                            } else if c.on_update_now {
+                                "on update current_timestamp()"
+                            } else {
+                                ""
+                            }),
+                            t("select,insert,update,references"),
+                            t(""),
+                            t("NEVER"),
+                            Value::Null,
+                        ]);
+                    }
+                }
+            }
+            let mut c: Vec<ColumnInfo> =
+                ["TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "COLUMN_NAME"]
+                    .iter()
+                    .map(|n| str_col(n))
+                    .collect();
+            c.push(int_col("ORDINAL_POSITION"));
+            c.extend(["COLUMN_DEFAULT", "IS_NULLABLE", "DATA_TYPE"].iter().map(|n| str_col(n)));
+            c.extend(
+                [
+                    "CHARACTER_MAXIMUM_LENGTH",
+                    "CHARACTER_OCTET_LENGTH",
+                    "NUMERIC_PRECISION",
+                    "NUMERIC_SCALE",
+                    "DATETIME_PRECISION",
+                ]
+                .iter()
+                .map(|n| int_col(n)),
+            );
+            c.extend(
+                [
+                    "CHARACTER_SET_NAME",
+                    "COLLATION_NAME",
+                    "COLUMN_TYPE",
+                    "COLUMN_KEY",
+                    "EXTRA",
+                    "PRIVILEGES",
+                    "COLUMN_COMMENT",
+                    "IS_GENERATED",
+                    "GENERATION_EXPRESSION",
+                ]
+                .iter()
+                .map(|n| str_col(n)),
+            );
+            c
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(ResultSet { columns, rows }))
 }
 
 /// SHOW CREATE TABLE text.

@@ -572,6 +572,20 @@ impl<'a> Exec<'a> {
         let mut joins = vec![];
         let add = |this: &mut Self, scope: &mut Scope, f: &ast::TableFactor| -> Result<usize> {
             match f {
+                ast::TableFactor::Table { name, alias, .. }
+                    if obj_name(name, this.sess.current_db.as_deref())
+                        .is_ok_and(|(d, _)| d.eq_ignore_ascii_case("information_schema")) =>
+                {
+                    let (_, tn) = obj_name(name, this.sess.current_db.as_deref())?;
+                    let rs = super::ddl::information_schema(this, &tn)?
+                        .ok_or_else(|| err_no_table("information_schema", &tn))?;
+                    let alias = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or(tn);
+                    let def = derived_def(&alias, &rs);
+                    let offset = scope.width();
+                    this.derived.push((scope.tables.len(), rs.rows));
+                    scope.tables.push(ScopeTable { alias, def: Arc::new(def), offset });
+                    Ok(scope.tables.len() - 1)
+                }
                 ast::TableFactor::Table { name, alias, .. } => {
                     let def = this.table_of(name)?;
                     let alias = alias
