@@ -1871,7 +1871,10 @@ impl<'a> Exec<'a> {
 
     fn update(&mut self, u: &ast::Update) -> Result<Outcome> {
         if !u.table.joins.is_empty() || u.from.is_some() {
-            return Err(Error::sql(1064, "42000", "multi-table UPDATE is not supported"));
+            let saved = std::mem::take(&mut self.derived);
+            let r = self.multi_update(u);
+            self.derived = saved;
+            return r;
         }
         let ast::TableFactor::Table { name, alias, .. } = &u.table.relation else {
             return Err(Error::sql(1064, "42000", "unsupported UPDATE target"));
@@ -1927,6 +1930,141 @@ impl<'a> Exec<'a> {
             }
             if self.replace_row(&t, &key, &old, new)? {
                 changed += 1;
+            }
+        }
+        Ok(Outcome::Ok {
+            affected_rows: changed,
+            last_insert_id: 0,
+            warnings: self.warnings,
+            info: format!(
+                "Rows matched: {matched}  Changed: {changed}  Warnings: {}",
+                self.warnings
+            ),
+        })
+    }
+
+    /// Multi-table UPDATE (`UPDATE a JOIN b ON .. SET a.x = b.y WHERE ..`): every row of an updated
+    /// table is changed at most once, by the first joined row that matches it, as in MySQL. Updated
+    /// tables need a primary key (rows are found again by it).
+    fn multi_update(&mut self, u: &ast::Update) -> Result<Outcome> {
+        if !u.order_by.is_empty() || u.limit.is_some() {
+            return Err(Error::sql(1221, "HY000", "Incorrect usage of UPDATE and ORDER BY"));
+        }
+        let mut from = vec![u.table.clone()];
+        match &u.from {
+            Some(ast::UpdateTableFromKind::BeforeSet(v))
+            | Some(ast::UpdateTableFromKind::AfterSet(v)) => from.extend(v.iter().cloned()),
+            None => {}
+        }
+        let (scope, joins) = self.resolve_from(&from)?;
+        // (scope table, column, value expression or None for DEFAULT)
+        let mut assigns: Vec<(usize, usize, Option<CExpr>)> = vec![];
+        for a in &u.assignments {
+            let ast::AssignmentTarget::ColumnName(n) = &a.target else {
+                return Err(Error::sql(1064, "42000", "tuple assignment is not supported"));
+            };
+            let parts: Vec<String> =
+                n.0.iter()
+                    .map(|p| match p {
+                        ast::ObjectNamePart::Identifier(i) => i.value.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+            let (qual, name) = match parts.as_slice() {
+                [c] => (None, c.as_str()),
+                [t, c] | [_, t, c] => (Some(t.as_str()), c.as_str()),
+                _ => return Err(Error::sql(1064, "42000", format!("bad column {n}"))),
+            };
+            let pos = scope.resolve(qual, name, "field list")?;
+            let ti = scope
+                .tables
+                .iter()
+                .position(|t| pos >= t.offset && pos < t.offset + t.def.columns.len())
+                .ok_or_else(|| Error::sql(1054, "42S22", format!("Unknown column '{n}'")))?;
+            let st = &scope.tables[ti];
+            if self.derived.iter().any(|(i, _)| *i == ti) {
+                return Err(Error::sql(
+                    1288,
+                    "HY000",
+                    format!("The target table {} of the UPDATE is not updatable", st.alias),
+                ));
+            }
+            if st.def.pk.is_empty() {
+                return Err(Error::sql(
+                    1064,
+                    "42000",
+                    format!(
+                        "multi-table UPDATE of a table without a primary key ({}) is not supported",
+                        st.def.name
+                    ),
+                ));
+            }
+            let is_default = matches!(&a.value, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("DEFAULT"));
+            let ce = if is_default {
+                None
+            } else {
+                Some(Compiler::new(&scope, "field list").compile(&a.value)?)
+            };
+            assigns.push((ti, pos - st.offset, ce));
+        }
+        let filter = match &u.selection {
+            Some(w) => Some(Compiler::new(&scope, "where clause").compile(w)?),
+            None => None,
+        };
+        let mut joined = vec![];
+        self.source_rows(&scope, &joins, filter.as_ref(), |_, row| {
+            joined.push(row);
+            Ok(true)
+        })?;
+        let mut targets: Vec<usize> = assigns.iter().map(|a| a.0).collect();
+        targets.dedup();
+        targets.sort_unstable();
+        targets.dedup();
+        let mut seen: std::collections::HashSet<(usize, Vec<u8>)> = Default::default();
+        let (mut matched, mut changed) = (0u64, 0u64);
+        for row in joined {
+            for &ti in &targets {
+                let st = scope.tables[ti].clone();
+                let t = st.def.clone();
+                let part = &row[st.offset..st.offset + t.columns.len()];
+                let Some(key) = self.pk_key(&t, part) else { continue };
+                if !seen.insert((ti, key.clone())) {
+                    continue;
+                }
+                let Some(b) = self.view.get(&key)? else { continue };
+                let old = catalog::decode_row(&b, t.columns.len())?;
+                matched += 1;
+                self.cur_row = matched;
+                let mut new = old.clone();
+                for (ati, ci, ce) in &assigns {
+                    if *ati != ti {
+                        continue;
+                    }
+                    let v = match ce {
+                        Some(ce) => eval(ce, &row, &[], self)?,
+                        None => self.default_of(&t, *ci)?,
+                    };
+                    new[*ci] = if v.is_null() {
+                        if !t.columns[*ci].nullable {
+                            if self.strict() {
+                                return Err(Error::sql(
+                                    1048,
+                                    "23000",
+                                    format!("Column '{}' cannot be null", t.columns[*ci].name),
+                                ));
+                            }
+                            self.warnings += 1;
+                            implicit_default(&t.columns[*ci].ty)
+                        } else {
+                            v
+                        }
+                    } else {
+                        self.coerce(&t, *ci, v)?
+                    };
+                }
+                if self.replace_row(&t, &key, &old, new)? {
+                    changed += 1;
+                }
             }
         }
         Ok(Outcome::Ok {
