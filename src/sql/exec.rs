@@ -1244,8 +1244,20 @@ impl<'a> Exec<'a> {
         let c = &t.columns[ci];
         let row = self.cur_row;
         let strict = self.strict();
+        // A number rounded to a DECIMAL column's scale is a note (1265), not an error, even in
+        // strict mode.
+        let rounded = match (&c.ty, &v) {
+            (SqlType::Decimal(_, s), Value::Decimal(_) | Value::Double(_)) => {
+                let d = v.as_dec();
+                d.scale > *s && d.scale - *s < 38 && d.mant % 10i128.pow(d.scale - *s) != 0
+            }
+            _ => false,
+        };
         match convert(&c.ty, v, &c.name, &t.db, &t.name, row) {
             Ok((v, warn)) => {
+                if rounded && !warn {
+                    self.warnings += 1;
+                }
                 if warn {
                     if strict {
                         return Err(Error::sql(

@@ -1160,7 +1160,20 @@ fn eval_func(
                     best = v.clone();
                 }
             }
-            best
+            // Integers mixed with decimals give a decimal with the largest scale (GREATEST(1.5, 2)
+            // is 2.0).
+            let numeric = vals
+                .iter()
+                .all(|v| matches!(v, Value::Int(_) | Value::UInt(_) | Value::Decimal(_)));
+            let scale = vals
+                .iter()
+                .filter(|v| matches!(v, Value::Decimal(_)))
+                .map(|v| v.as_dec().scale)
+                .max();
+            match scale {
+                Some(s) if numeric => dec_value(best.as_dec().round(s)),
+                _ => best,
+            }
         }
         Func::Length => Value::Int(vals[0].as_bytes().len() as i64),
         Func::CharLength => Value::Int(text(&vals[0]).chars().count() as i64),
