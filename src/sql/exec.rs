@@ -1521,14 +1521,16 @@ impl<'a> Exec<'a> {
             if row_explicit != 0 && (conflict.is_none() || ins.replace_into) {
                 explicit_id = row_explicit;
             }
-            match (&conflict, self.row_gen_id) {
-                (None, Some(g)) | (Some(_), Some(g)) if ins.replace_into || conflict.is_none() => {
+            if let Some(g) = self.row_gen_id {
+                if conflict.is_none() || ins.replace_into {
+                    // The row is inserted: its value is the statement's first insert id if first.
                     if first_id == 0 {
                         first_id = g;
                     }
+                } else {
+                    // Not inserted (ignored or updated): the next row reuses the value.
+                    self.reuse_id = Some(g);
                 }
-                (Some(_), Some(g)) => self.reuse_id = Some(g),
-                _ => {}
             }
             match conflict {
                 None => {
