@@ -791,9 +791,80 @@ impl<'a> Exec<'a> {
                 f(this, row)
             });
         }
-        // Nested loops over materialized tables.
+        // Nested loops over materialized tables; a stored inner table with an equality on a key
+        // column (`right.col = left.col` in ON, or in WHERE for comma and inner joins) is probed
+        // through its primary key or index for each outer row instead.
         let mut acc: Vec<Vec<Value>> = self.all_rows(scope, 0)?;
         for (idx, kind, on) in joins {
+            let st = &scope.tables[*idx];
+            let derived = self.derived.iter().any(|(n, _)| n == idx);
+            let probes = if derived {
+                vec![]
+            } else {
+                let mut v = join_probes(on.as_ref(), st.offset, st.def.columns.len());
+                if *kind == JoinKind::Inner {
+                    v.extend(join_probes(filter, st.offset, st.def.columns.len()));
+                }
+                v
+            };
+            if !probes.is_empty() && !matches!(plan_probe(&st.def, &probes), Access::Full) {
+                let def = st.def.clone();
+                let width = def.columns.len();
+                let mut next = vec![];
+                for l in &acc {
+                    let mut cond: Option<CExpr> = None;
+                    let mut null_key = false;
+                    for (rc, left, ci) in &probes {
+                        let v = match left {
+                            CExpr::Col(q) => l.get(*q).cloned().unwrap_or(Value::Null),
+                            other => const_value(other).unwrap_or(Value::Null),
+                        };
+                        null_key |= v.is_null();
+                        let eq = CExpr::Cmp(
+                            CmpOp::Eq,
+                            Box::new(CExpr::Col(*rc)),
+                            Box::new(CExpr::Lit(v)),
+                            *ci,
+                        );
+                        cond = Some(match cond {
+                            Some(c) => CExpr::And(Box::new(c), Box::new(eq)),
+                            None => eq,
+                        });
+                    }
+                    let mut matched = false;
+                    if !null_key {
+                        let mut found = vec![];
+                        self.scan_rows(&def, cond.as_ref(), 0, |this, _, r| {
+                            if let Some(c) = &cond {
+                                if eval(c, &r, &[], this)?.truth() != Some(true) {
+                                    return Ok(true);
+                                }
+                            }
+                            found.push(r);
+                            Ok(true)
+                        })?;
+                        for r in found {
+                            let mut row = l.clone();
+                            row.extend(r);
+                            let ok = match on {
+                                Some(c) => eval(c, &row, &[], self)?.truth() == Some(true),
+                                None => true,
+                            };
+                            if ok {
+                                matched = true;
+                                next.push(row);
+                            }
+                        }
+                    }
+                    if !matched && *kind == JoinKind::Left {
+                        let mut row = l.clone();
+                        row.extend(std::iter::repeat_n(Value::Null, width));
+                        next.push(row);
+                    }
+                }
+                acc = next;
+                continue;
+            }
             let right = self.all_rows(scope, *idx)?;
             let width = scope.tables[*idx].def.columns.len();
             let mut next = vec![];
@@ -2903,6 +2974,48 @@ struct ColCond {
 }
 
 /// Chooses an access path for table `t` (columns at `offset` in the row) from `filter`.
+/// Equalities usable to probe the inner table of a join: (column of the inner table, relative to
+/// it; the outer side: a column before `offset` or a constant; collation flag).
+fn join_probes(cond: Option<&CExpr>, offset: usize, width: usize) -> Vec<(usize, CExpr, bool)> {
+    let Some(c) = cond else { return vec![] };
+    let mut cs = vec![];
+    conjuncts(c, &mut cs);
+    let inner = |e: &CExpr| match e {
+        CExpr::Col(p) if *p >= offset && *p < offset + width => Some(*p - offset),
+        _ => None,
+    };
+    let outer = |e: &CExpr| match e {
+        CExpr::Col(q) if *q < offset => true,
+        CExpr::Lit(v) => !v.is_null(),
+        _ => false,
+    };
+    let mut out = vec![];
+    for c in cs {
+        if let CExpr::Cmp(CmpOp::Eq, a, b, ci) = c {
+            if let (Some(p), true) = (inner(a), outer(b)) {
+                out.push((p, (**b).clone(), *ci));
+            } else if let (Some(p), true) = (inner(b), outer(a)) {
+                out.push((p, (**a).clone(), *ci));
+            }
+        }
+    }
+    out
+}
+
+/// The access path probing with `probes` would take (with placeholder values of the right kind).
+fn plan_probe(t: &TableDef, probes: &[(usize, CExpr, bool)]) -> Access {
+    // Only the shape matters: a key column compared for equality gives a point or prefix access.
+    let key_cols: Vec<usize> = probes.iter().map(|(c, _, _)| *c).collect();
+    let pk_ok = !t.pk.is_empty() && t.pk.iter().all(|c| key_cols.contains(c));
+    let ix_ok = t.indexes.iter().any(|ix| ix.cols.first().is_some_and(|c| key_cols.contains(c)));
+    let pk_prefix = t.pk.first().is_some_and(|c| key_cols.contains(c));
+    if pk_ok || ix_ok || pk_prefix {
+        Access::Points(vec![])
+    } else {
+        Access::Full
+    }
+}
+
 fn plan_access(t: &TableDef, filter: Option<&CExpr>, offset: usize) -> Access {
     let Some(f) = filter else { return Access::Full };
     let mut cs = vec![];
