@@ -2169,7 +2169,10 @@ impl<'a> Exec<'a> {
         };
         if from.len() != 1 || !from[0].joins.is_empty() || !d.tables.is_empty() || d.using.is_some()
         {
-            return Err(Error::sql(1064, "42000", "multi-table DELETE is not supported"));
+            let saved = std::mem::take(&mut self.derived);
+            let r = self.multi_delete(d, from);
+            self.derived = saved;
+            return r;
         }
         let ast::TableFactor::Table { name, alias, .. } = &from[0].relation else {
             return Err(Error::sql(1064, "42000", "unsupported DELETE target"));
@@ -2181,6 +2184,84 @@ impl<'a> Exec<'a> {
         let n = rows.len() as u64;
         for (k, row) in rows {
             self.remove_row(&t, &k, &row);
+        }
+        Ok(Outcome::Ok {
+            affected_rows: n,
+            last_insert_id: 0,
+            warnings: self.warnings,
+            info: String::new(),
+        })
+    }
+
+    /// Multi-table DELETE: `DELETE a[, b] FROM a JOIN b .. WHERE ..` or
+    /// `DELETE FROM a[, b] USING a JOIN b .. WHERE ..`. Deleted tables need a primary key.
+    fn multi_delete(&mut self, d: &ast::Delete, from: &[ast::TableWithJoins]) -> Result<Outcome> {
+        if !d.order_by.is_empty() || d.limit.is_some() {
+            return Err(Error::sql(1221, "HY000", "Incorrect usage of DELETE and ORDER BY"));
+        }
+        let (targets, source): (Vec<String>, &[ast::TableWithJoins]) = match &d.using {
+            Some(using) => (
+                from.iter()
+                    .map(|t| match &t.relation {
+                        ast::TableFactor::Table { name, .. } => ident_name(name),
+                        other => other.to_string(),
+                    })
+                    .collect(),
+                using,
+            ),
+            None => (d.tables.iter().map(ident_name).collect(), from),
+        };
+        let (scope, joins) = self.resolve_from(source)?;
+        let mut tis = vec![];
+        for name in &targets {
+            let ti = scope.tables.iter().position(|t| &t.alias == name).ok_or_else(|| {
+                Error::sql(1109, "42S02", format!("Unknown table '{name}' in MULTI DELETE"))
+            })?;
+            if self.derived.iter().any(|(i, _)| *i == ti) {
+                return Err(Error::sql(
+                    1288,
+                    "HY000",
+                    format!("The target table {name} of the DELETE is not updatable"),
+                ));
+            }
+            if scope.tables[ti].def.pk.is_empty() {
+                return Err(Error::sql(
+                    1064,
+                    "42000",
+                    format!(
+                        "multi-table DELETE from a table without a primary key ({}) is not supported",
+                        scope.tables[ti].def.name
+                    ),
+                ));
+            }
+            tis.push(ti);
+        }
+        let filter = match &d.selection {
+            Some(w) => Some(Compiler::new(&scope, "where clause").compile(w)?),
+            None => None,
+        };
+        let mut joined = vec![];
+        self.source_rows(&scope, &joins, filter.as_ref(), |_, row| {
+            joined.push(row);
+            Ok(true)
+        })?;
+        let mut seen: std::collections::HashSet<(usize, Vec<u8>)> = Default::default();
+        let mut n = 0u64;
+        for row in joined {
+            for &ti in &tis {
+                let st = &scope.tables[ti];
+                let t = st.def.clone();
+                let part = &row[st.offset..st.offset + t.columns.len()];
+                let Some(key) = self.pk_key(&t, part) else { continue };
+                if !seen.insert((ti, key.clone())) {
+                    continue;
+                }
+                if let Some(b) = self.view.get(&key)? {
+                    let old = catalog::decode_row(&b, t.columns.len())?;
+                    self.remove_row(&t, &key, &old);
+                    n += 1;
+                }
+            }
         }
         Ok(Outcome::Ok {
             affected_rows: n,
