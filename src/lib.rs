@@ -16,6 +16,7 @@
 #![warn(clippy::all)]
 
 pub mod apply;
+pub mod binlog_text;
 pub mod config;
 pub mod control;
 pub mod error;

@@ -118,7 +118,11 @@ fn wait_listening(addr: &str, child: &mut Child, dir: &Path, name: &str) -> Resu
 
 /// Runs the sandbox until Ctrl-C or SIGTERM: starts it, prints how to connect, waits, stops it.
 pub async fn run(cfg: SandboxConfig) -> Result<()> {
-    let sandbox = tokio::task::block_in_place(|| Sandbox::start(&cfg))?;
+    // Starting and stopping wait on child processes: off the (current-thread) runtime.
+    let start_cfg = cfg.clone();
+    let sandbox = tokio::task::spawn_blocking(move || Sandbox::start(&start_cfg))
+        .await
+        .map_err(|e| Error::Abort(format!("sandbox start: {e}")))??;
     println!("repld sandbox running in {}", cfg.dir.display());
     for (i, s) in sandbox.servers.iter().enumerate() {
         let (host, port) = s.rsplit_once(':').unwrap_or((s, ""));
@@ -133,7 +137,9 @@ pub async fn run(cfg: SandboxConfig) -> Result<()> {
         _ = term.recv() => {}
     }
     let mut sandbox = sandbox;
-    tokio::task::block_in_place(|| sandbox.stop());
+    tokio::task::spawn_blocking(move || sandbox.stop())
+        .await
+        .map_err(|e| Error::Abort(format!("sandbox stop: {e}")))?;
     println!("stopped");
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use mysql_async::prelude::Queryable;
+use repld::binlog_text;
 use repld::status::{self, Health, ServerStatus};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,6 +78,35 @@ enum Command {
     Purge {
         /// First file to keep.
         to: String,
+    },
+    /// Decode binlog and relay log files (ours and MariaDB's) as SQL, like mariadb-binlog; the output
+    /// can be piped into `mariadb` to replay a range (point-in-time recovery). Ranges select whole
+    /// transactions: one is printed when it starts at or after --start-position (first file) and ends at
+    /// or before --stop-position (last file), when its first event's time is in
+    /// [--start-datetime, --stop-datetime) (UTC), and, with --gtid, when its GTID is listed.
+    Binlog {
+        /// The files, in log order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Offset in the first file: transactions starting before it are left out.
+        #[arg(long)]
+        start_position: Option<u64>,
+        /// Offset in the last file: transactions ending after it are left out.
+        #[arg(long)]
+        stop_position: Option<u64>,
+        /// `YYYY-MM-DD HH:MM:SS` (UTC): transactions older than this are left out.
+        #[arg(long)]
+        start_datetime: Option<String>,
+        /// `YYYY-MM-DD HH:MM:SS` (UTC): transactions at or after this are left out.
+        #[arg(long)]
+        stop_datetime: Option<String>,
+        /// `DOMAIN-SERVER-SEQ[,...]`: print only these transactions.
+        #[arg(long)]
+        gtid: Option<String>,
+        /// Check every event's framing and CRC32 instead of printing SQL; exit 1 naming file:offset of
+        /// each bad event.
+        #[arg(long)]
+        verify: bool,
     },
     /// Stop replication, wait until everything received is applied, make the server writable, and print
     /// the GTID position it continues from.
@@ -161,8 +191,12 @@ async fn run(cli: &Cli) -> Result<i32, String> {
                 }
             }
         }
-        Command::Start { thread } => exec(cli, &format!("START REPLICA{}", Thread::sql(*thread))).await,
-        Command::Stop { thread } => exec(cli, &format!("STOP REPLICA{}", Thread::sql(*thread))).await,
+        Command::Start { thread } => {
+            exec(cli, &format!("START REPLICA{}", Thread::sql(*thread))).await
+        }
+        Command::Stop { thread } => {
+            exec(cli, &format!("STOP REPLICA{}", Thread::sql(*thread))).await
+        }
         Command::ChangeSource { source, source_user, source_password } => {
             let (host, port) = source.rsplit_once(':').ok_or("source must be HOST:PORT")?;
             let port: u16 = port.parse().map_err(|_| format!("bad port in {source}"))?;
@@ -178,11 +212,78 @@ async fn run(cli: &Cli) -> Result<i32, String> {
             .await
         }
         Command::Skip { count } => {
-            exec(cli, &format!("STOP REPLICA SQL_THREAD; SET GLOBAL sql_slave_skip_counter = {count}; START REPLICA SQL_THREAD")).await
+            let mut conn = connect(cli).await?;
+            for sql in [
+                "STOP REPLICA SQL_THREAD".to_string(),
+                format!("SET GLOBAL sql_slave_skip_counter = {count}"),
+                "START REPLICA SQL_THREAD".to_string(),
+            ] {
+                conn.query_drop(&sql).await.map_err(|e| format!("{sql}: {e}"))?;
+            }
+            println!("OK");
+            Ok(0)
         }
         Command::Purge { to } => exec(cli, &format!("PURGE BINARY LOGS TO '{}'", escape(to))).await,
         Command::Promote { timeout } => promote(cli, Duration::from_secs(*timeout)).await,
+        Command::Binlog {
+            files,
+            start_position,
+            stop_position,
+            start_datetime,
+            stop_datetime,
+            gtid,
+            verify,
+        } => {
+            if *verify {
+                return Ok(verify_binlogs(files));
+            }
+            let parse_dt = |s: &Option<String>| {
+                s.as_deref().map(binlog_text::parse_datetime).transpose().map_err(|e| e.to_string())
+            };
+            let opts = binlog_text::Options {
+                start_position: *start_position,
+                stop_position: *stop_position,
+                start_datetime: parse_dt(start_datetime)?,
+                stop_datetime: parse_dt(stop_datetime)?,
+                gtids: match gtid {
+                    Some(g) => binlog_text::parse_gtid_list(g).map_err(|e| e.to_string())?,
+                    None => Vec::new(),
+                },
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            binlog_text::decode_files(files, &opts, &mut out).map_err(|e| e.to_string())?;
+            Ok(0)
+        }
     }
+}
+
+/// `replctl binlog --verify`: one summary line per file, each problem on its own line; 1 if any.
+fn verify_binlogs(files: &[PathBuf]) -> i32 {
+    let mut code = 0;
+    for check in binlog_text::verify_files(files) {
+        if check.errors.is_empty() {
+            println!(
+                "{}: OK, {} events, {} bytes, every CRC32 matches",
+                check.path.display(),
+                check.events,
+                check.bytes
+            );
+        } else {
+            code = 1;
+            println!(
+                "{}: {} problem(s) ({} good events, {} bytes)",
+                check.path.display(),
+                check.errors.len(),
+                check.events,
+                check.bytes
+            );
+            for e in &check.errors {
+                println!("  {e}");
+            }
+        }
+    }
+    code
 }
 
 fn escape(s: &str) -> String {

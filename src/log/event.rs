@@ -771,6 +771,40 @@ impl Event {
         Ok(Event { header, body })
     }
 
+    /// Checks one whole event's framing and CRC32 (when `checksum`) without decoding its body, and
+    /// returns its header: the fast path for readers that forward events verbatim (the binlog dump).
+    /// A FORMAT_DESCRIPTION must go through [`Event::decode_with`] (its body says whether events
+    /// carry a CRC); this returns an error for one.
+    pub fn verify_frame(bytes: &[u8], checksum: bool) -> Result<EventHeader> {
+        let header = EventHeader::decode(bytes)?;
+        let name = type_name(header.type_code);
+        if header.type_code == types::FORMAT_DESCRIPTION {
+            return Err(Error::InvalidInput(
+                "verify_frame: FORMAT_DESCRIPTION needs decode".into(),
+            ));
+        }
+        if header.event_size as usize != bytes.len()
+            || bytes.len() < HEADER_LEN + if checksum { CRC_LEN } else { 0 }
+        {
+            return Err(Error::InvalidData(format!(
+                "{name} event: event_size {} but {} bytes given",
+                header.event_size,
+                bytes.len()
+            )));
+        }
+        if checksum {
+            let end = bytes.len() - CRC_LEN;
+            let stored = le_u32(&bytes[end..]);
+            let computed = compute_crc(&bytes[..end], false);
+            if stored != computed {
+                return Err(Error::InvalidData(format!(
+                    "{name} event: CRC32 mismatch (stored {stored:#010x}, computed {computed:#010x})"
+                )));
+            }
+        }
+        Ok(header)
+    }
+
     /// Encodes header, body and CRC32; `event_size` is computed from the body.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
@@ -1241,6 +1275,19 @@ mod tests {
         }
         for n in 0..bytes.len() {
             assert!(Event::decode(&bytes[..n]).is_err());
+        }
+        // The framing-only path (binlog dump) catches the same flips and truncations.
+        assert_eq!(
+            Event::verify_frame(&bytes, true).unwrap(),
+            Event::decode(&bytes).unwrap().header
+        );
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x5a;
+            assert!(Event::verify_frame(&b, true).is_err(), "flip at {i} accepted");
+        }
+        for n in 0..bytes.len() {
+            assert!(Event::verify_frame(&bytes[..n], true).is_err());
         }
         // Bodies decoded without CRC protection still never panic.
         for t in 0..=255u8 {

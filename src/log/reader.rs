@@ -46,6 +46,8 @@ pub struct LogReader {
     reader: ChunkReader,
     checksum: bool,
     limit: Option<LogPos>,
+    /// Decode event bodies (default); when off, events are framed and CRC-checked only.
+    bodies: bool,
 }
 
 impl LogReader {
@@ -82,6 +84,7 @@ impl LogReader {
             reader: ChunkReader::new(handle),
             checksum: true,
             limit: None,
+            bodies: true,
         };
         if pos > 4 {
             reader.checksum = reader.fde_checksum()?;
@@ -92,6 +95,13 @@ impl LogReader {
     /// Sets the position the reader may not read past (normally the writer's durable position).
     pub fn set_limit(&mut self, limit: Option<LogPos>) {
         self.limit = limit;
+    }
+
+    /// With `false`, [`LogReader::next_event`] checks each event's framing and CRC32 but does not
+    /// decode its body: the returned event's body is an empty [`EventBody::Unknown`] (except for
+    /// FORMAT_DESCRIPTION events, always decoded). For callers that forward `bytes` verbatim.
+    pub fn set_decode_bodies(&mut self, on: bool) {
+        self.bodies = on;
     }
 
     /// The position of the next event to be read.
@@ -142,7 +152,15 @@ impl LogReader {
     }
 
     fn decode(&mut self, bytes: Vec<u8>) -> Result<RawLogEvent> {
-        let event = Event::decode_with(&bytes, self.checksum).map_err(|e| {
+        let fast =
+            !self.bodies && bytes.get(4).is_some_and(|&t| t != event::types::FORMAT_DESCRIPTION);
+        let event = if fast {
+            Event::verify_frame(&bytes, self.checksum)
+                .map(|header| Event { header, body: EventBody::Unknown(Vec::new()) })
+        } else {
+            Event::decode_with(&bytes, self.checksum)
+        };
+        let event = event.map_err(|e| {
             Error::InvalidData(format!("{}:{}: {}", self.file, self.pos, event::error_text(&e)))
         })?;
         if let EventBody::FormatDescription { checksum_alg, .. } = &event.body {

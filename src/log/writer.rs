@@ -340,6 +340,34 @@ impl BinlogWriter {
         Ok(())
     }
 
+    /// Continues the log after `applied` (the GTIDs a promoted replica applied without logging them):
+    /// merges them into the log's GTID state, moves the next sequence number of our domain past them and,
+    /// when that changed the state, rotates, so that the new file's GTID_LIST holds them and a replica
+    /// positioned at any of them can start reading there. Returns the merged state.
+    pub fn continue_after(&self, applied: &GtidState) -> Result<GtidState> {
+        let mut st = self.inner.lock_state();
+        st.check_writable()?;
+        let mut changed = false;
+        for g in applied.iter() {
+            if !st.gtids.contains(g) {
+                st.gtids.update(*g);
+                changed = true;
+            }
+            if g.domain_id == self.inner.cfg.domain_id && st.next_seq <= g.seq_no {
+                st.next_seq = g.seq_no + 1;
+            }
+        }
+        if changed {
+            self.inner.rotate_locked(&mut st)?;
+        }
+        let state = st.gtids.clone();
+        drop(st);
+        if changed {
+            self.expire_after_rotation();
+        }
+        Ok(state)
+    }
+
     fn expire_after_rotation(&self) {
         if let Err(e) = self.purge_expired() {
             tracing::warn!(cause = %e, "binlog expiry after rotation failed");

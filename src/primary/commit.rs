@@ -6,10 +6,16 @@
 //!    [`Engine::publish`] the write set under the next sequence number, so the next writer sees it;
 //! 2. release the writer lock if the session's transaction is over, so that the next transaction can
 //!    execute while this one waits for its fsync;
-//! 3. [`BinlogWriter::sync`]: one fsync covers every transaction appended so far (group commit);
-//! 4. [`Engine::apply`] the published write sets up to this one, in one sled batch together with the
-//!    binlog position they reach ([`AppliedPos`]);
+//! 3. hand the position to the [`Syncer`] thread and wait: it runs [`BinlogWriter::sync`] (one fsync
+//!    covers every transaction appended so far: group commit), then
+//! 4. [`Engine::apply`]s the published write sets up to the newest synced one, in one sled batch
+//!    together with the binlog position they reach ([`AppliedPos`]), and announces the applied
+//!    sequence number to every waiting session at once;
 //! 5. the caller answers the client.
+//!
+//! One long-lived syncer thread (rather than a blocking task per commit) keeps the thread handoffs
+//! per transaction to two: the session wakes the syncer if it sleeps, and the syncer wakes the
+//! sessions of a whole group with one `watch` update.
 //!
 //! Invariants: the store never holds a transaction whose events are not durable in the binlog (the
 //! apply follows the sync); binlog order = sequence order = apply order; the store's recorded
@@ -21,8 +27,87 @@ use crate::primary::events::statement_events;
 use crate::primary::state::{AppliedPos, Shared};
 use crate::sql::PendingCommit;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use tokio::sync::OwnedMutexGuard;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::{watch, OwnedMutexGuard};
+
+/// What the syncer has made durable and applied.
+#[derive(Clone, Debug, Default)]
+pub struct SyncDone {
+    /// Highest sequence number synced and applied.
+    pub seq: u64,
+    /// The failure that stopped the syncer (the binlog is then poisoned), if any.
+    pub error: Option<String>,
+}
+
+/// The group-commit thread's mailbox: the newest appended transaction not yet synced.
+pub struct Syncer {
+    pending: Mutex<Option<(u64, Appended, AppliedPos)>>,
+    wake: Condvar,
+    done: watch::Sender<SyncDone>,
+}
+
+impl Default for Syncer {
+    fn default() -> Self {
+        Syncer {
+            pending: Mutex::new(None),
+            wake: Condvar::new(),
+            done: watch::channel(SyncDone::default()).0,
+        }
+    }
+}
+
+impl Syncer {
+    /// Starts the syncer thread for `shared`; it ends when the server's shared state is dropped.
+    pub fn start(shared: &Arc<Shared>) -> Result<()> {
+        let weak = Arc::downgrade(shared);
+        std::thread::Builder::new()
+            .name("binlog-sync".into())
+            .spawn(move || sync_loop(weak))
+            .map(|_| ())
+            .map_err(|e| Error::Io(format!("cannot start the binlog sync thread: {e}")))
+    }
+
+    fn request(&self, seq: u64, appended: Appended, pos: AppliedPos) -> Result<()> {
+        let mut p = self.pending.lock().map_err(|_| Error::Abort("sync state poisoned".into()))?;
+        if p.as_ref().is_none_or(|(s, _, _)| *s < seq) {
+            *p = Some((seq, appended, pos));
+        }
+        drop(p);
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+/// The syncer thread: take the newest appended transaction, fsync, apply, announce; repeat.
+fn sync_loop(weak: Weak<Shared>) {
+    loop {
+        let Some(shared) = weak.upgrade() else { return };
+        let next = {
+            let Ok(mut p) = shared.syncer.pending.lock() else { return };
+            if p.is_none() {
+                p = match shared.syncer.wake.wait_timeout(p, Duration::from_millis(200)) {
+                    Ok((p, _)) => p,
+                    Err(_) => return,
+                };
+            }
+            p.take()
+        };
+        let Some((seq, appended, pos)) = next else { continue };
+        let res = shared.binlog.sync(&appended).and_then(|()| apply_up_to(&shared, seq, &pos));
+        match res {
+            Ok(()) => {
+                shared.syncer.done.send_modify(|d| d.seq = d.seq.max(seq));
+                shared.publish_gtid_globals();
+            }
+            Err(e) => {
+                tracing::error!(cause = %e, "binlog sync failed; commits are refused from now on");
+                shared.syncer.done.send_modify(|d| d.error = Some(e.to_string()));
+                return;
+            }
+        }
+    }
+}
 
 /// Logs, publishes, syncs and applies `commits` (see the module docs). `guard` must hold the writer
 /// lock; it is released after the appends unless `keep_lock` (the session's transaction goes on).
@@ -40,14 +125,16 @@ pub async fn commit(
     }
     // Whatever was appended before a failure is synced and applied all the same: it is in the log.
     let Some((seq, appended, pos)) = last else { return appended_all };
-    let shared2 = shared.clone();
-    tokio::task::spawn_blocking(move || -> Result<()> {
-        shared2.binlog.sync(&appended)?;
-        apply_up_to(&shared2, seq, &pos)
-    })
-    .await
-    .map_err(|e| Error::Io(format!("commit task: {e}")))??;
-    shared.publish_gtid_globals();
+    let mut done = shared.syncer.done.subscribe();
+    shared.syncer.request(seq, appended, pos)?;
+    let d = done
+        .wait_for(|d| d.seq >= seq || d.error.is_some())
+        .await
+        .map_err(|_| Error::Io("binlog sync thread gone".into()))?
+        .clone();
+    if d.seq < seq {
+        return Err(Error::Io(format!("binlog not durable: {}", d.error.unwrap_or_default())));
+    }
     appended_all
 }
 

@@ -77,6 +77,7 @@ impl Server {
             next_seq: AtomicU64::new(0),
             gtid_state: Mutex::new(report.gtid_state.clone()),
             applied_seq: Mutex::new(0),
+            syncer: Default::default(),
             processes: Mutex::new(Default::default()),
             replicas: Mutex::new(Default::default()),
             next_conn_id: AtomicU32::new(1),
@@ -85,7 +86,9 @@ impl Server {
             questions: AtomicU64::new(0),
         };
         shared.publish_globals();
-        Ok(Server { shared: Arc::new(shared) })
+        let shared = Arc::new(shared);
+        crate::primary::commit::Syncer::start(&shared)?;
+        Ok(Server { shared })
     }
 
     /// The SQL engine (shared with the replica role).

@@ -371,9 +371,15 @@ impl Conn {
         match &self.shared.control {
             Some(control) => {
                 let control = control.clone();
+                let was_read_only = control.read_only();
                 let r = control.handle(sql).await;
                 if r.is_some() {
                     self.shared.publish_read_only();
+                    if was_read_only && !control.read_only() {
+                        if let Err(e) = self.shared.continue_binlog_after_applied() {
+                            return Some(Err(e));
+                        }
+                    }
                 }
                 r
             }
@@ -431,7 +437,7 @@ impl Conn {
     }
 
     fn engine_execute(&mut self, stmt: &Stmt) -> Result<Outcome> {
-        let ctx = ExecContext { now_us: now_us(), ..Default::default() };
+        let ctx = replay_context(&mut self.sess, stmt.kind);
         let r = self.shared.engine.execute(&mut self.sess, stmt, &ctx);
         if let Ok(mut p) = self.shared.processes.lock() {
             if let Some(p) = p.get_mut(&self.id) {
@@ -636,6 +642,34 @@ fn ok_outcome() -> Outcome {
 
 fn unknown_stmt(id: u32, what: &str) -> Error {
     Error::sql(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to {what}"))
+}
+
+/// The statement context, honouring what a replayed binlog (`replctl binlog | mariadb`) sets: `SET
+/// TIMESTAMP=secs[.us]` fixes "now" until it is set to 0 or DEFAULT; `SET INSERT_ID=n` forces the first
+/// auto-increment value of the next write statement (and is used up by it).
+fn replay_context(sess: &mut sql::Session, kind: StmtKind) -> ExecContext {
+    let mut ctx = ExecContext { now_us: now_us(), ..Default::default() };
+    if let Some(us) = sess.vars.get("timestamp").and_then(timestamp_us) {
+        ctx.now_us = us;
+    }
+    if matches!(kind, StmtKind::Write | StmtKind::Ddl) {
+        if let Some(id) = sess.vars.remove("insert_id").map(|v| v.as_i128()).filter(|&id| id > 0) {
+            ctx.insert_id = u64::try_from(id).ok();
+        }
+    }
+    ctx
+}
+
+/// `SET TIMESTAMP` value -> microseconds since the epoch; `None` for 0/DEFAULT/garbage.
+fn timestamp_us(v: &Value) -> Option<i64> {
+    let text = String::from_utf8_lossy(&v.as_bytes()).trim().to_string();
+    let (secs, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let secs: i64 = secs.parse().ok().filter(|&s| s > 0)?;
+    let mut digits: String = frac.chars().take(6).collect();
+    while digits.len() < 6 {
+        digits.push('0');
+    }
+    Some(secs * 1_000_000 + digits.parse::<i64>().ok()?)
 }
 
 /// The current time in microseconds since the epoch.

@@ -124,6 +124,8 @@ pub struct Shared {
     pub gtid_state: Mutex<GtidState>,
     /// Highest sequence number applied to the store, and a lock that serializes applies.
     pub applied_seq: Mutex<u64>,
+    /// The group-commit thread's mailbox (fsync + apply, see [`crate::primary::commit`]).
+    pub syncer: crate::primary::commit::Syncer,
     /// Connections by id.
     pub processes: Mutex<BTreeMap<u32, Process>>,
     /// Registered replicas by connection id.
@@ -177,6 +179,22 @@ impl Shared {
     /// Publishes `@@read_only` from the replica role's current state.
     pub fn publish_read_only(&self) {
         self.engine.set_global_var("read_only", Value::Int(i64::from(self.read_only())));
+    }
+
+    /// A replica role that just became writable (`replctl promote`) continues the binary log after the
+    /// GTIDs it applied (`@@gtid_slave_pos`), so that its own transactions follow them and other replicas
+    /// can switch to it at their position.
+    pub fn continue_binlog_after_applied(&self) -> crate::Result<()> {
+        let applied = match self.engine.global_var("gtid_slave_pos") {
+            Ok(v) => String::from_utf8_lossy(&v.as_bytes()).parse::<GtidState>()?,
+            Err(_) => return Ok(()),
+        };
+        let state = self.binlog.continue_after(&applied)?;
+        if let Ok(mut g) = self.gtid_state.lock() {
+            *g = state;
+        }
+        self.publish_gtid_globals();
+        Ok(())
     }
 
     /// True while client writes are refused (ERROR 1290).

@@ -79,6 +79,8 @@ pub struct Shared {
     skip_counter: AtomicU64,
     requests: mpsc::UnboundedSender<Request>,
     io_alive: AtomicBool,
+    /// `@@read_only`: true from start-up (like MariaDB's, not persisted); `replctl promote` clears it.
+    read_only: AtomicBool,
 }
 
 impl Shared {
@@ -171,6 +173,7 @@ pub async fn start(
         skip_counter: AtomicU64::new(0),
         requests,
         io_alive: AtomicBool::new(false),
+        read_only: AtomicBool::new(true),
     });
     let handle =
         Arc::new(ReplicaHandle { shared, threads: tokio::sync::Mutex::new(Workers::default()) });
@@ -481,6 +484,7 @@ impl ReplicaHandle {
                 }
                 self.reset(all)?;
             }
+            ReplicaStatement::SetReadOnly(on) => self.shared.read_only.store(on, Ordering::SeqCst),
             ReplicaStatement::SkipCounter(n) => {
                 let sql_running =
                     self.threads.lock().await.sql.as_ref().is_some_and(|(h, _)| !h.is_finished());
@@ -531,6 +535,6 @@ impl ReplicaControl for ReplicaHandle {
     }
 
     fn read_only(&self) -> bool {
-        true
+        self.shared.read_only.load(Ordering::SeqCst)
     }
 }

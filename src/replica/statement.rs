@@ -58,6 +58,9 @@ pub enum ReplicaStatement {
     },
     /// SET GLOBAL sql_slave_skip_counter = N.
     SkipCounter(u64),
+    /// SET GLOBAL read_only = 0|1|ON|OFF: whether client writes are refused (a promoted replica is
+    /// writable).
+    SetReadOnly(bool),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -203,6 +206,24 @@ fn parse_threads(sql: &str, toks: &[Tok]) -> Result<Threads> {
 }
 
 fn parse_skip_counter(sql: &str, toks: &[Tok]) -> Result<Option<ReplicaStatement>> {
+    let read_only = match toks {
+        [Tok::Word(g), Tok::Word(v), rest @ ..] if g == "GLOBAL" && v == "READ_ONLY" => Some(rest),
+        [Tok::Word(v), rest @ ..] if v == "@@GLOBAL.READ_ONLY" => Some(rest),
+        _ => None,
+    };
+    if let Some(rest) = read_only {
+        return match rest {
+            [Tok::Punct('='), Tok::Num(n)] if n == "0" || n == "1" => {
+                Ok(Some(ReplicaStatement::SetReadOnly(n == "1")))
+            }
+            [Tok::Punct('='), Tok::Word(w)]
+                if w == "ON" || w == "OFF" || w == "TRUE" || w == "FALSE" =>
+            {
+                Ok(Some(ReplicaStatement::SetReadOnly(w == "ON" || w == "TRUE")))
+            }
+            _ => Err(syntax(sql)),
+        };
+    }
     let rest = match toks {
         [Tok::Word(g), Tok::Word(v), rest @ ..]
             if g == "GLOBAL" && v == "SQL_SLAVE_SKIP_COUNTER" =>
@@ -357,11 +378,24 @@ mod tests {
     }
 
     #[test]
+    fn read_only_is_a_replica_statement() {
+        for (sql, want) in [
+            ("SET GLOBAL read_only = 0", false),
+            ("set global read_only=OFF", false),
+            ("SET @@global.read_only = 1", true),
+            ("SET GLOBAL read_only = ON", true),
+        ] {
+            assert_eq!(parse(sql).unwrap(), Some(ReplicaStatement::SetReadOnly(want)), "{sql}");
+        }
+        assert!(parse("SET GLOBAL read_only = 2").is_err());
+    }
+
+    #[test]
     fn other_statements_pass_through() {
         for sql in [
             "SELECT 1",
             "SET @a = 1",
-            "SET GLOBAL read_only = 1",
+            "SET GLOBAL read_only_x = 1",
             "SHOW MASTER STATUS",
             "START TRANSACTION",
             "SHOW TABLES",

@@ -1514,10 +1514,15 @@ fn set_var(x: &mut Exec, name: &str, v: Value, global: bool) -> Result<()> {
                 x.sess.charset.1 = id;
             }
         }
-        "last_insert_id" | "insert_id" => {
+        "last_insert_id" => {
             x.sess.last_insert_id = v.as_i128().max(0) as u64;
         }
-        "timestamp" | "pseudo_thread_id" | "pseudo_slave_mode" | "rand_seed1" | "rand_seed2" => {
+        // The RAND() generator state of the session, as a replayed RAND event sets it.
+        "rand_seed1" => x.sess.rand_seeds.0 = v.as_i128().max(0) as u64,
+        "rand_seed2" => x.sess.rand_seeds.1 = v.as_i128().max(0) as u64,
+        // Kept for the server layer: TIMESTAMP fixes "now", INSERT_ID forces the next statement's first
+        // auto-increment value (both as mariadb-binlog output replays them).
+        "timestamp" | "insert_id" | "pseudo_thread_id" | "pseudo_slave_mode" => {
             x.sess.vars.insert(name.to_string(), v);
         }
         _ => {
@@ -1922,7 +1927,11 @@ pub fn run_other(x: &mut Exec, st: &Statement, text: &str) -> Result<Outcome> {
 
 /// Executes the reads kept as text (no parse tree): CHECKSUM TABLE, SHOW WARNINGS, ...
 pub fn run_text(x: &mut Exec, text: &str) -> Result<Outcome> {
-    let body = super::parse::strip_leading(text);
+    let expanded = super::parse::expand_version_comments(text);
+    let body = super::parse::strip_leading(&expanded);
+    if body.is_empty() {
+        return Ok(ok(0));
+    }
     let words = super::parse::leading_words(body, 4);
     let w: Vec<&str> = words.iter().map(|s| s.as_str()).collect();
     match w.as_slice() {

@@ -269,8 +269,15 @@ pub fn parse_one(text: &str) -> Result<Stmt> {
     let expanded = expand_version_comments(text);
     let body = strip_leading(&expanded);
     if body.is_empty() {
+        // An executable comment with nothing in it (`/*!*/`, as mariadb-binlog output holds after a
+        // client-side `/*!\C cs */`) is an empty statement that succeeds, as in MariaDB.
+        if text.contains("/*!") || text.contains("/*M!") {
+            return Ok(Stmt { text: String::new(), kind: StmtKind::Session, parsed: None });
+        }
         return Err(Error::sql(1065, "42000", "Query was empty"));
     }
+    let user_var_set = normalize_user_var_set(body);
+    let body: &str = &user_var_set;
     if let Some(kind) = keyword_kind(body) {
         return Ok(Stmt { text: text.trim().to_string(), kind, parsed: None });
     }
@@ -301,6 +308,39 @@ pub fn parse_one(text: &str) -> Result<Stmt> {
     Ok(Stmt { text: text.trim().to_string(), kind: classify(&st), parsed: Some(st) })
 }
 
+/// `SET @`name`:= v` (a user variable as mariadb-binlog prints it) -> `SET @name = v`, which the SQL
+/// parser reads; other text is returned unchanged.
+fn normalize_user_var_set(body: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let b = body.as_bytes();
+    if b.len() < 5 || !b[..4].eq_ignore_ascii_case(b"SET ") {
+        return Cow::Borrowed(body);
+    }
+    // The first four bytes are ASCII, so byte 4 is a char boundary.
+    let rest = body[4..].trim_start();
+    let Some(after_at) = rest.strip_prefix('@').filter(|r| !r.starts_with('@')) else {
+        return Cow::Borrowed(body);
+    };
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.';
+    let (name, after) = if let Some(q) = after_at.strip_prefix('`') {
+        let Some(end) = q.find('`') else { return Cow::Borrowed(body) };
+        let name = &q[..end];
+        if name.is_empty() || !name.chars().all(ident) {
+            return Cow::Borrowed(body);
+        }
+        (name, &q[end + 1..])
+    } else {
+        let end = after_at.find(|c: char| !ident(c)).unwrap_or(after_at.len());
+        (&after_at[..end], &after_at[end..])
+    };
+    let after = after.trim_start();
+    match after.strip_prefix(":=") {
+        Some(value) => Cow::Owned(format!("SET @{name} = {}", value.trim_start())),
+        None if after_at.starts_with('`') => Cow::Owned(format!("SET @{name} {after}")),
+        None => Cow::Borrowed(body),
+    }
+}
+
 /// Splits and parses SQL text (through the statement cache).
 pub fn parse(cache: &StmtCache, sql: &str) -> Result<Vec<Stmt>> {
     let parts = split(sql);
@@ -313,6 +353,25 @@ pub fn parse(cache: &StmtCache, sql: &str) -> Result<Vec<Stmt>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mariadb_binlog_forms_parse() {
+        for sql in [
+            "SET @`v`:=_utf8mb3 X'6162' COLLATE `utf8mb3_general_ci`",
+            "SET @v:=-12.50",
+            "SET @`v`:=NULL",
+            "/*!*/",
+            "/*!50530 SET @@SESSION.PSEUDO_SLAVE_MODE=1*/",
+        ] {
+            assert_eq!(parse_one(sql).map(|s| s.kind).ok(), Some(StmtKind::Session), "{sql}");
+        }
+        assert!(parse_one("").is_err());
+        for odd in
+            ["SETéhautocommit = 1", "SET @`é`:=1", "SET @", "SET @`x", "SET @x:=", "set @`a`b"]
+        {
+            let _ = parse_one(odd);
+        }
+    }
 
     #[test]
     fn splits_outside_quotes_and_comments() {

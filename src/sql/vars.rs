@@ -26,6 +26,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("collation_connection", "utf8mb4_general_ci"),
     ("collation_database", "utf8mb4_general_ci"),
     ("collation_server", "utf8mb4_general_ci"),
+    ("completion_type", "NO_CHAIN"),
     ("default_storage_engine", "InnoDB"),
     ("explicit_defaults_for_timestamp", "1"),
     ("foreign_key_checks", "1"),
