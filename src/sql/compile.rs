@@ -257,7 +257,7 @@ fn scalar_func(name: &str) -> Option<(Func, usize, usize)> {
         "CURDATE" | "CURRENT_DATE" => (CurDate, 0, 0),
         "CURTIME" | "CURRENT_TIME" => (CurTime, 0, 1),
         "UNIX_TIMESTAMP" => (UnixTimestamp, 0, 1),
-        "FROM_UNIXTIME" => (FromUnixtime, 1, 1),
+        "FROM_UNIXTIME" => (FromUnixtime, 1, 2),
         "DATE" => (Date, 1, 1),
         "YEAR" => (Year, 1, 1),
         "MONTH" => (Month, 1, 1),
@@ -280,7 +280,17 @@ fn scalar_func(name: &str) -> Option<(Func, usize, usize)> {
         "SHA1" | "SHA" => (Sha1, 1, 1),
         "CRC32" => (Crc32, 1, 1),
         "ASCII" => (Ascii, 1, 1),
-        "LOCATE" | "POSITION" => (Locate, 2, 2),
+        "LOCATE" | "POSITION" => (Locate, 2, 3),
+        "INSTR" => (Instr, 2, 2),
+        "STRCMP" => (Strcmp, 2, 2),
+        "DATE_FORMAT" => (DateFormat, 2, 2),
+        "DATEDIFF" => (DateDiff, 2, 2),
+        "DAYOFWEEK" => (DayOfWeek, 1, 1),
+        "WEEKDAY" => (WeekDay, 1, 1),
+        "DAYNAME" => (DayName, 1, 1),
+        "MONTHNAME" => (MonthName, 1, 1),
+        "LAST_DAY" => (LastDay, 1, 1),
+        "DAYOFYEAR" => (DayOfYear, 1, 1),
         "SLEEP" => (Sleep, 1, 1),
         "POW" | "POWER" => (Pow, 2, 2),
         "SQRT" => (Sqrt, 1, 1),
@@ -426,6 +436,23 @@ impl<'a> Compiler<'a> {
                     return Err(Error::sql(1064, "42000", format!("unsupported operator {other}")))
                 }
             },
+            Expr::BinaryOp {
+                left,
+                op: op @ (BinaryOperator::Plus | BinaryOperator::Minus),
+                right,
+            } if matches!(**right, Expr::Interval(_))
+                || (matches!(**left, Expr::Interval(_)) && *op == BinaryOperator::Plus) =>
+            {
+                let (date, iv) = match &**right {
+                    Expr::Interval(iv) => (left, iv),
+                    _ => match &**left {
+                        Expr::Interval(iv) => (right, iv),
+                        _ => unreachable!("guarded above"),
+                    },
+                };
+                let d = self.compile(date)?;
+                self.date_add(d, iv, *op == BinaryOperator::Minus)?
+            }
             Expr::BinaryOp { left, op, right } => {
                 let l = self.compile(left)?;
                 let r = self.compile(right)?;
@@ -494,6 +521,10 @@ impl<'a> Compiler<'a> {
                 }
                 CExpr::In(Box::new(x), items, *negated, ci)
             }
+            Expr::In { expr, target: ast::InTarget::Subquery(subquery), negated, .. } => {
+                let x = self.compile(expr)?;
+                CExpr::InSubq(Box::new(x), self.subquery(subquery)?, *negated)
+            }
             Expr::In { .. } => {
                 return Err(Error::sql(
                     1235,
@@ -555,10 +586,15 @@ impl<'a> Compiler<'a> {
                 }
                 CExpr::Func(Func::Substring, args)
             }
-            Expr::Trim { expr, trim_where, trim_what, .. } => {
-                if trim_what.is_some() {
-                    return Err(Error::sql(1064, "42000", "TRIM(... FROM ...) is not supported"));
-                }
+            Expr::Trim { expr, trim_where, trim_what: Some(what), .. } => {
+                let f = match trim_where {
+                    Some(ast::TrimWhereField::Leading) => Func::TrimLeading,
+                    Some(ast::TrimWhereField::Trailing) => Func::TrimTrailing,
+                    _ => Func::TrimBoth,
+                };
+                CExpr::Func(f, vec![self.compile(expr)?, self.compile(what)?])
+            }
+            Expr::Trim { expr, trim_where, .. } => {
                 let f = match trim_where {
                     Some(ast::TrimWhereField::Leading) => Func::LTrim,
                     Some(ast::TrimWhereField::Trailing) => Func::RTrim,
@@ -575,13 +611,8 @@ impl<'a> Compiler<'a> {
             Expr::Tuple(_) => {
                 return Err(Error::sql(1241, "21000", "Operand should contain 1 column(s)"))
             }
-            Expr::Subquery(_) | Expr::Exists { .. } => {
-                return Err(Error::sql(
-                    1235,
-                    "42000",
-                    "This version doesn't yet support subqueries here",
-                ))
-            }
+            Expr::Subquery(q) => CExpr::ScalarSubq(self.subquery(q)?),
+            Expr::Exists { subquery, negated } => CExpr::Exists(self.subquery(subquery)?, *negated),
             Expr::TypedString(ts) => {
                 let v = literal(&ts.value.value)?;
                 match &ts.data_type {
@@ -598,9 +629,105 @@ impl<'a> Compiler<'a> {
         })
     }
 
+    /// A subquery: finds its correlated references (`alias.column` where `alias` is a table of this
+    /// scope and not one of the subquery's own FROM tables).
+    fn subquery(&mut self, q: &ast::Query) -> Result<Arc<super::expr::Subquery>> {
+        use std::ops::ControlFlow;
+        let mut inner_names: Vec<String> = vec![];
+        let _ = ast::visit_relations(q, |r| {
+            if let Some(n) = r.0.last() {
+                inner_names.push(n.to_string().trim_matches('`').to_string());
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        collect_aliases(q, &mut inner_names);
+        let mut refs: Vec<(String, String)> = vec![];
+        let _ = ast::visit_expressions(q, |e| {
+            if let Expr::CompoundIdentifier(parts) = e {
+                if parts.len() == 2 {
+                    let (t, c) = (&parts[0].value, &parts[1].value);
+                    let inner = inner_names.iter().any(|n| n.eq_ignore_ascii_case(t));
+                    let outer = self.scope.tables.iter().any(|st| st.alias.eq_ignore_ascii_case(t));
+                    if !inner && outer && !refs.iter().any(|(a, b)| a == t && b == c) {
+                        refs.push((t.clone(), c.clone()));
+                    }
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        let mut outer = vec![];
+        for (t, c) in refs {
+            let col = self.column(&[t.clone(), c.clone()])?;
+            outer.push((t, c, col));
+        }
+        Ok(Arc::new(super::expr::Subquery { query: q.clone(), outer }))
+    }
+
+    /// `d + INTERVAL n unit` (or minus).
+    fn date_add(&mut self, d: CExpr, iv: &ast::Interval, negate: bool) -> Result<CExpr> {
+        use super::expr::IntervalUnit as U;
+        use ast::DateTimeField as F;
+        let unit = match &iv.leading_field {
+            Some(F::Microsecond | F::Microseconds) => U::Microsecond,
+            Some(F::Second | F::Seconds) => U::Second,
+            Some(F::Minute | F::Minutes) => U::Minute,
+            Some(F::Hour | F::Hours) => U::Hour,
+            Some(F::Day | F::Days) => U::Day,
+            Some(F::Week(_) | F::Weeks) => U::Week,
+            Some(F::Month | F::Months) => U::Month,
+            Some(F::Quarter) => U::Quarter,
+            Some(F::Year | F::Years) => U::Year,
+            other => {
+                return Err(Error::sql(
+                    1064,
+                    "42000",
+                    format!(
+                        "unsupported INTERVAL unit {}",
+                        other.as_ref().map(|f| f.to_string()).unwrap_or_default()
+                    ),
+                ))
+            }
+        };
+        if iv.last_field.is_some() {
+            return Err(Error::sql(1064, "42000", "composite INTERVAL units are not supported"));
+        }
+        let mut n = self.compile(&iv.value)?;
+        if negate {
+            n = CExpr::Neg(Box::new(n));
+        }
+        Ok(CExpr::Func(Func::DateAdd, vec![d, n, CExpr::Lit(Value::Int(unit as i64))]))
+    }
+
     fn function(&mut self, f: &ast::Function) -> Result<CExpr> {
         let name = func_name(f);
         let (args, distinct, star) = func_args(f)?;
+        if name == "DATE_ADD" || name == "DATE_SUB" || name == "ADDDATE" || name == "SUBDATE" {
+            let (Some(d), Some(Expr::Interval(iv)), 2) = (args.first(), args.get(1), args.len())
+            else {
+                if args.len() == 2 && (name == "ADDDATE" || name == "SUBDATE") {
+                    let d = self.compile(args[0])?;
+                    let iv = ast::Interval {
+                        value: Box::new(args[1].clone()),
+                        leading_field: Some(ast::DateTimeField::Day),
+                        leading_precision: None,
+                        last_field: None,
+                        fractional_seconds_precision: None,
+                    };
+                    return self.date_add(d, &iv, name == "SUBDATE");
+                }
+                return Err(Error::sql(
+                    1064,
+                    "42000",
+                    format!("You have an error in your SQL syntax; {name} needs (date, INTERVAL n unit)"),
+                ));
+            };
+            let d = self.compile(d)?;
+            return self.date_add(d, iv, name.ends_with("SUB") || name == "SUBDATE");
+        }
+        if name == "FROM_UNIXTIME" && args.len() == 2 {
+            let t = CExpr::Func(Func::FromUnixtime, vec![self.compile(args[0])?]);
+            return Ok(CExpr::Func(Func::DateFormat, vec![t, self.compile(args[1])?]));
+        }
         if f.over.is_some() {
             return Err(Error::sql(1064, "42000", "window functions are not supported"));
         }
@@ -615,6 +742,21 @@ impl<'a> Compiler<'a> {
                     }
                     (AggFunc::CountStar, None)
                 } else {
+                    if args.len() > 1 && agg == AggFunc::Count && distinct {
+                        let mut inner = Compiler::new(self.scope, self.clause);
+                        inner.depth = self.depth;
+                        let mut parts = vec![];
+                        for a in &args {
+                            parts.push(inner.compile(a)?);
+                        }
+                        return Ok(AggSpec {
+                            func: agg,
+                            arg: Some(CExpr::Func(Func::Tuple, parts)),
+                            distinct,
+                            ci: true,
+                            ty: agg_type(agg, None),
+                        });
+                    }
                     if args.len() != 1 && agg != AggFunc::GroupConcat {
                         return Err(Error::sql(
                             1064,
@@ -668,6 +810,41 @@ impl<'a> Compiler<'a> {
     pub fn type_of(&self, e: &CExpr) -> TypeInfo {
         type_of(e, self.scope, None)
     }
+}
+
+/// Table aliases declared in the FROM clauses of a query (and its nested queries).
+fn collect_aliases(q: &ast::Query, out: &mut Vec<String>) {
+    fn factor(f: &ast::TableFactor, out: &mut Vec<String>) {
+        match f {
+            ast::TableFactor::Table { alias: Some(a), .. } => out.push(a.name.value.clone()),
+            ast::TableFactor::Derived { alias, subquery, .. } => {
+                if let Some(a) = alias {
+                    out.push(a.name.value.clone());
+                }
+                collect_aliases(subquery, out);
+            }
+            _ => {}
+        }
+    }
+    fn set(s: &ast::SetExpr, out: &mut Vec<String>) {
+        match s {
+            ast::SetExpr::Select(sel) => {
+                for t in &sel.from {
+                    factor(&t.relation, out);
+                    for j in &t.joins {
+                        factor(&j.relation, out);
+                    }
+                }
+            }
+            ast::SetExpr::Query(q) => collect_aliases(q, out),
+            ast::SetExpr::SetOperation { left, right, .. } => {
+                set(left, out);
+                set(right, out);
+            }
+            _ => {}
+        }
+    }
+    set(&q.body, out);
 }
 
 /// Result type of an aggregate.
@@ -788,6 +965,23 @@ fn func_type(f: Func, args: &[CExpr], scope: &Scope, aggs: Option<&[AggSpec]>) -
         Coalesce | IfNull | NullIf | Greatest | Least => arg0(),
         If => args.get(1).map(|a| type_of(a, scope, aggs)).unwrap_or_else(TypeInfo::null),
         Now | Sysdate | FromUnixtime => TypeInfo::datetime(),
+        DateFormat | DayName | MonthName | TrimBoth | TrimLeading | TrimTrailing => {
+            TypeInfo::string(arg0().len.clamp(4, 1 << 24))
+        }
+        DateAdd => match arg0().ct {
+            ColumnType::Date | ColumnType::DateTime | ColumnType::Timestamp => {
+                let unit = args.get(2).and_then(const_value).map(|v| v.as_i128()).unwrap_or(0);
+                if arg0().ct == ColumnType::Date
+                    && super::expr::IntervalUnit::from_code(unit).is_some_and(|u| u.is_date())
+                {
+                    arg0()
+                } else {
+                    TypeInfo::datetime()
+                }
+            }
+            _ => TypeInfo::string(29 * 4),
+        },
+        LastDay => TypeInfo { ct: ColumnType::Date, len: 10, dec: 0, charset: 63, flags: 128 },
         CurDate | Date => {
             TypeInfo { ct: ColumnType::Date, len: 10, dec: 0, charset: 63, flags: 128 }
         }

@@ -419,7 +419,7 @@ fn create_table(x: &mut Exec, ct: &ast::CreateTable) -> Result<Outcome> {
             inline_unique.push(i);
         }
     }
-    if t.columns.is_empty() {
+    if t.columns.is_empty() && ct.query.is_none() {
         return Err(Error::sql(1113, "42000", "A table must have at least 1 column"));
     }
     for i in inline_unique {
@@ -462,11 +462,80 @@ fn create_table(x: &mut Exec, ct: &ast::CreateTable) -> Result<Outcome> {
         return Err(Error::sql(1075, "42000", "Incorrect table definition; there can be only one auto column and it must be defined as a key"));
     }
     if let Some(q) = &ct.query {
+        // CREATE TABLE ... SELECT: the selected columns follow the declared ones (a declared column of
+        // the same name takes the value); a column read straight from a table keeps its type,
+        // nullability and default. The statement is logged as is: the replica runs the same SELECT.
+        let rs = x.query(q)?;
+        let mut targets = vec![];
+        for c in &rs.columns {
+            if let Some(i) = t.col(&c.name) {
+                targets.push(i);
+                continue;
+            }
+            let src = if c.org_table.is_empty() {
+                None
+            } else {
+                x.view
+                    .table(&c.schema, &c.org_table)?
+                    .and_then(|st| st.col(&c.org_name).map(|i| st.columns[i].clone()))
+            };
+            let col = match src {
+                Some(mut sc) => {
+                    sc.name = c.name.clone();
+                    if sc.auto_inc {
+                        sc.default = Some(super::exec::implicit_default(&sc.ty));
+                    }
+                    sc.auto_inc = false;
+                    sc.on_update_now = false;
+                    sc
+                }
+                None => ColumnDef {
+                    name: c.name.clone(),
+                    ty: result_sql_type(c),
+                    nullable: true,
+                    default: None,
+                    default_now: false,
+                    on_update_now: false,
+                    auto_inc: false,
+                },
+            };
+            t.columns.push(col);
+            targets.push(t.columns.len() - 1);
+        }
+        if t.columns.is_empty() {
+            return Err(Error::sql(1113, "42000", "A table must have at least 1 column"));
+        }
         t.id = new_table_id(x)?;
         put_def(x, &t);
-        let rs = x.query(q)?;
-        let _ = rs;
-        return Err(Error::sql(1064, "42000", "CREATE TABLE ... SELECT is not supported"));
+        let n = rs.rows.len() as u64;
+        for (ri, r) in rs.rows.into_iter().enumerate() {
+            x.set_row(ri as u64 + 1);
+            let mut row: Vec<Value> = t
+                .columns
+                .iter()
+                .map(|c| match &c.default {
+                    Some(v) => v.clone(),
+                    None if c.nullable => Value::Null,
+                    None => super::exec::implicit_default(&c.ty),
+                })
+                .collect();
+            for (v, &i) in r.into_iter().zip(&targets) {
+                row[i] = if v.is_null() {
+                    if !t.columns[i].nullable {
+                        return Err(Error::sql(
+                            1048,
+                            "23000",
+                            format!("Column '{}' cannot be null", t.columns[i].name),
+                        ));
+                    }
+                    v
+                } else {
+                    x.coerce(&t, i, v)?
+                };
+            }
+            x.store_new_row(&t, row)?;
+        }
+        return Ok(alter_ok(n));
     }
     t.id = new_table_id(x)?;
     put_def(x, &t);
@@ -486,10 +555,11 @@ fn rebuild(
     old: &TableDef,
     mut new_def: TableDef,
     map: &[Option<usize>],
-) -> Result<()> {
+) -> Result<u64> {
     new_def.id = new_table_id(x)?;
     let ai = x.autoinc_of(old.id)?;
     let rows = x.read_all(old)?;
+    let count = rows.len() as u64;
     for (n, (_, row)) in rows.into_iter().enumerate() {
         x.set_row(n as u64 + 1);
         let mut nr = Vec::with_capacity(new_def.columns.len());
@@ -520,7 +590,7 @@ fn rebuild(
     x.drop_storage(old.id);
     x.set_autoinc(new_def.id, ai);
     put_def(x, &new_def);
-    Ok(())
+    Ok(count)
 }
 
 fn alter_table(x: &mut Exec, at: &ast::AlterTable) -> Result<Outcome> {
@@ -532,6 +602,8 @@ fn alter_table(x: &mut Exec, at: &ast::AlterTable) -> Result<Outcome> {
     let mut t = (*old).clone();
     let mut map: Vec<Option<usize>> = (0..t.columns.len()).map(Some).collect();
     let mut needs_rebuild = false;
+    // Whether MariaDB would copy the rows (and report them as affected).
+    let mut copy = false;
     let mut new_indexes = vec![];
     let mut dropped_indexes = vec![];
     for op in &at.operations {
@@ -662,11 +734,68 @@ fn alter_table(x: &mut Exec, at: &ast::AlterTable) -> Result<Outcome> {
                 }
                 t.pk.clear();
                 needs_rebuild = true;
+                copy = true;
             }
             ast::AlterTableOperation::AutoIncrement { value, .. } => {
                 let v = super::compile::literal(&value.value)?.as_i128().max(1) as u64;
                 let cur = x.autoinc_of(t.id)?;
                 x.set_autoinc(t.id, v.max(cur));
+            }
+            ast::AlterTableOperation::ModifyColumn {
+                col_name,
+                data_type,
+                options,
+                column_position,
+            } => {
+                copy |= change_column(
+                    x,
+                    &mut t,
+                    &mut map,
+                    (&db, &name),
+                    col_name,
+                    col_name,
+                    data_type,
+                    options,
+                    column_position.as_ref(),
+                )?;
+                needs_rebuild = true;
+            }
+            ast::AlterTableOperation::ChangeColumn {
+                old_name,
+                new_name,
+                data_type,
+                options,
+                column_position,
+            } => {
+                copy |= change_column(
+                    x,
+                    &mut t,
+                    &mut map,
+                    (&db, &name),
+                    old_name,
+                    new_name,
+                    data_type,
+                    options,
+                    column_position.as_ref(),
+                )?;
+                needs_rebuild = true;
+            }
+            ast::AlterTableOperation::RenameColumn { old_column_name, new_column_name } => {
+                let i = t.col(&old_column_name.value).ok_or_else(|| {
+                    Error::sql(
+                        1054,
+                        "42S22",
+                        format!("Unknown column '{}' in '{name}'", old_column_name.value),
+                    )
+                })?;
+                if t.col(&new_column_name.value).is_some_and(|j| j != i) {
+                    return Err(Error::sql(
+                        1060,
+                        "42S21",
+                        format!("Duplicate column name '{}'", new_column_name.value),
+                    ));
+                }
+                t.columns[i].name = new_column_name.value.clone();
             }
             ast::AlterTableOperation::Algorithm { .. } | ast::AlterTableOperation::Lock { .. } => {}
             other => {
@@ -678,8 +807,8 @@ fn alter_table(x: &mut Exec, at: &ast::AlterTable) -> Result<Outcome> {
             }
         }
     }
-    if needs_rebuild {
-        rebuild(x, &old, t, &map)?;
+    let rows = if needs_rebuild {
+        rebuild(x, &old, t, &map)?
     } else {
         for ix in &dropped_indexes {
             x.drop_index_entries(&old, ix)?;
@@ -688,8 +817,99 @@ fn alter_table(x: &mut Exec, at: &ast::AlterTable) -> Result<Outcome> {
             x.build_index(&t, ix)?;
         }
         put_def(x, &t);
+        0
+    };
+    Ok(alter_ok(if copy { rows } else { 0 }))
+}
+
+/// The OK of ALTER TABLE (and CREATE/DROP INDEX): rows copied, with MariaDB's info text.
+fn alter_ok(rows: u64) -> Outcome {
+    Outcome::Ok {
+        affected_rows: rows,
+        last_insert_id: 0,
+        warnings: 0,
+        info: format!("Records: {rows}  Duplicates: 0  Warnings: 0"),
     }
-    Ok(ok(0))
+}
+
+/// MODIFY / CHANGE COLUMN: replaces the definition of `old_name` (renamed to `new_name`), moved if a
+/// position is given. True if the rows must be copied (type or nullability changed).
+#[allow(clippy::too_many_arguments)]
+fn change_column(
+    x: &mut Exec,
+    t: &mut TableDef,
+    map: &mut Vec<Option<usize>>,
+    (db, table): (&str, &str),
+    old_name: &ast::Ident,
+    new_name: &ast::Ident,
+    data_type: &ast::DataType,
+    options: &[ast::ColumnOption],
+    pos: Option<&ast::MySQLColumnPosition>,
+) -> Result<bool> {
+    let i = t.col(&old_name.value).ok_or_else(|| {
+        Error::sql(1054, "42S22", format!("Unknown column '{}' in '{table}'", old_name.value))
+    })?;
+    if t.col(&new_name.value).is_some_and(|j| j != i) {
+        return Err(Error::sql(
+            1060,
+            "42S21",
+            format!("Duplicate column name '{}'", new_name.value),
+        ));
+    }
+    let cd = ast::ColumnDef {
+        name: new_name.clone(),
+        data_type: data_type.clone(),
+        options: options
+            .iter()
+            .map(|o| ast::ColumnOptionDef { name: None, option: o.clone() })
+            .collect(),
+    };
+    let (mut col, pk, uniq) = column_def(x, &cd, db, table)?;
+    if t.pk.contains(&i) {
+        col.nullable = false;
+    }
+    let copy = col.ty != t.columns[i].ty || col.nullable != t.columns[i].nullable;
+    t.columns[i] = col;
+    if pk {
+        if !t.pk.is_empty() && t.pk != [i] {
+            return Err(Error::sql(1068, "42000", "Multiple primary key defined"));
+        }
+        t.pk = vec![i];
+    }
+    if uniq {
+        add_index(t, None, vec![i], true)?;
+    }
+    let to = match pos {
+        None => return Ok(copy),
+        Some(ast::MySQLColumnPosition::First) => 0,
+        Some(ast::MySQLColumnPosition::After(a)) => {
+            let j = t.col(&a.value).ok_or_else(|| {
+                Error::sql(1054, "42S22", format!("Unknown column '{}' in '{table}'", a.value))
+            })?;
+            if j < i {
+                j + 1
+            } else {
+                j
+            }
+        }
+    };
+    // Move column i to position `to`, renumbering key columns.
+    let mut order: Vec<usize> = (0..t.columns.len()).collect();
+    let c = order.remove(i);
+    order.insert(to, c);
+    let new_pos = |old: usize| order.iter().position(|&o| o == old).unwrap_or(old);
+    let cols = std::mem::take(&mut t.columns);
+    t.columns = order.iter().map(|&o| cols[o].clone()).collect();
+    *map = order.iter().map(|&o| map[o]).collect();
+    for k in &mut t.pk {
+        *k = new_pos(*k);
+    }
+    for ix in &mut t.indexes {
+        for k in &mut ix.cols {
+            *k = new_pos(*k);
+        }
+    }
+    Ok(true)
 }
 
 fn shift_cols(t: &mut TableDef, from: usize, by: isize) {
@@ -795,15 +1015,7 @@ fn show_filter(opts: &ast::ShowStatementOptions) -> Option<ast::ShowStatementFil
 fn describe(x: &mut Exec, tdef: &TableDef, full: bool) -> Outcome {
     let mut rows = vec![];
     for (i, c) in tdef.columns.iter().enumerate() {
-        let key = if tdef.pk.contains(&i) {
-            "PRI"
-        } else if tdef.indexes.iter().any(|ix| ix.unique && ix.cols.first() == Some(&i)) {
-            "UNI"
-        } else if tdef.indexes.iter().any(|ix| ix.cols.first() == Some(&i)) {
-            "MUL"
-        } else {
-            ""
-        };
+        let key = column_key(tdef, i);
         let default = if c.default_now {
             t("current_timestamp()")
         } else {
@@ -850,6 +1062,250 @@ fn describe(x: &mut Exec, tdef: &TableDef, full: bool) -> Outcome {
     }
 }
 
+/// A column type for a computed result column of CREATE TABLE ... SELECT.
+fn result_sql_type(c: &ColumnInfo) -> SqlType {
+    use super::api::ColumnType as C;
+    match c.column_type {
+        C::Tiny | C::Short | C::Int24 | C::Long => SqlType::Int { bytes: 4, unsigned: false },
+        C::LongLong => SqlType::Int { bytes: 8, unsigned: c.flags & 32 != 0 },
+        C::Float => SqlType::Float,
+        C::Double => SqlType::Double,
+        C::NewDecimal => {
+            let s = c.decimals.min(30) as u32;
+            SqlType::Decimal((c.length.saturating_sub(2)).clamp(s.max(1), 65), s)
+        }
+        C::Date => SqlType::Date,
+        C::DateTime | C::Timestamp => SqlType::DateTime(0),
+        _ if c.charset == 63 => SqlType::VarBinary(c.length.clamp(1, 65532)),
+        _ => {
+            let n = (c.length / 4).max(1);
+            if n > 16383 {
+                SqlType::Text(65535)
+            } else {
+                SqlType::VarChar(n)
+            }
+        }
+    }
+}
+
+/// The Key of DESCRIBE / information_schema.COLUMNS: PRI, UNI (a one-column unique key), MUL (first
+/// column of another key) or empty.
+fn column_key(tdef: &TableDef, i: usize) -> &'static str {
+    if tdef.pk.contains(&i) {
+        "PRI"
+    } else if tdef.indexes.iter().any(|ix| ix.unique && ix.cols == [i]) {
+        "UNI"
+    } else if tdef.indexes.iter().any(|ix| ix.cols.first() == Some(&i)) {
+        "MUL"
+    } else {
+        ""
+    }
+}
+
+/// The rows of `information_schema.<table>` (TABLES, COLUMNS, SCHEMATA), `None` for other tables.
+/// Only the columns tools commonly ask for are provided.
+pub fn information_schema(x: &mut Exec, table: &str) -> Result<Option<ResultSet>> {
+    let str_col = |n: &str| col_info(n, &TypeInfo::string(256));
+    let int_col = |n: &str| col_info(n, &TypeInfo::int(21));
+    let up = table.to_ascii_uppercase();
+    let mut dbs = databases(x)?;
+    dbs.sort();
+    let mut rows = vec![];
+    let columns: Vec<ColumnInfo> = match up.as_str() {
+        "SCHEMATA" => {
+            for d in &dbs {
+                rows.push(vec![t("def"), t(d), t("utf8mb4"), t("utf8mb4_general_ci"), Value::Null]);
+            }
+            [
+                "CATALOG_NAME",
+                "SCHEMA_NAME",
+                "DEFAULT_CHARACTER_SET_NAME",
+                "DEFAULT_COLLATION_NAME",
+                "SQL_PATH",
+            ]
+            .iter()
+            .map(|n| str_col(n))
+            .collect()
+        }
+        "TABLES" => {
+            for d in &dbs {
+                let mut names = tables_of(x, d)?;
+                names.sort();
+                for n in names {
+                    let Some(tdef) = x.view.table(d, &n)? else { continue };
+                    let nrows = x.read_all(&tdef)?.len() as i64;
+                    let ai = match tdef.auto_col() {
+                        Some(_) => Value::UInt(x.autoinc_of(tdef.id)?.max(1)),
+                        None => Value::Null,
+                    };
+                    rows.push(vec![
+                        t("def"),
+                        t(d),
+                        t(&n),
+                        t("BASE TABLE"),
+                        t(if tdef.engine.is_empty() { "InnoDB" } else { &tdef.engine }),
+                        Value::Int(10),
+                        t("Dynamic"),
+                        Value::Int(nrows),
+                        ai,
+                        Value::Null,
+                        Value::Null,
+                        t("utf8mb4_general_ci"),
+                        t(""),
+                    ]);
+                }
+            }
+            let mut c: Vec<ColumnInfo> =
+                ["TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "TABLE_TYPE", "ENGINE"]
+                    .iter()
+                    .map(|n| str_col(n))
+                    .collect();
+            c.push(int_col("VERSION"));
+            c.push(str_col("ROW_FORMAT"));
+            c.push(int_col("TABLE_ROWS"));
+            c.push(int_col("AUTO_INCREMENT"));
+            c.push(col_info("CREATE_TIME", &TypeInfo::datetime()));
+            c.push(col_info("UPDATE_TIME", &TypeInfo::datetime()));
+            c.push(str_col("TABLE_COLLATION"));
+            c.push(str_col("TABLE_COMMENT"));
+            c
+        }
+        "COLUMNS" => {
+            for d in &dbs {
+                let mut names = tables_of(x, d)?;
+                names.sort();
+                for n in names {
+                    let Some(tdef) = x.view.table(d, &n)? else { continue };
+                    for (i, c) in tdef.columns.iter().enumerate() {
+                        let full = c.ty.sql_name();
+                        let base = full.split(['(', ' ']).next().unwrap_or("").to_string();
+                        let (char_len, octet_len) = match &c.ty {
+                            SqlType::Char(n) | SqlType::VarChar(n) => {
+                                (Value::Int(*n as i64), Value::Int(*n as i64 * 4))
+                            }
+                            SqlType::Binary(n) | SqlType::VarBinary(n) => {
+                                (Value::Int(*n as i64), Value::Int(*n as i64))
+                            }
+                            SqlType::Text(m) => (Value::Int(*m as i64), Value::Int(*m as i64)),
+                            SqlType::Blob(m) => (Value::Int(*m as i64), Value::Int(*m as i64)),
+                            _ => (Value::Null, Value::Null),
+                        };
+                        let (prec, scale) = match &c.ty {
+                            SqlType::Int { bytes, unsigned } => (
+                                Value::Int(match (bytes, unsigned) {
+                                    (1, _) => 3,
+                                    (2, _) => 5,
+                                    (3, _) => 7,
+                                    (4, _) => 10,
+                                    (_, false) => 19,
+                                    (_, true) => 20,
+                                }),
+                                Value::Int(0),
+                            ),
+                            SqlType::Decimal(p, s) => {
+                                (Value::Int(*p as i64), Value::Int(*s as i64))
+                            }
+                            SqlType::Float => (Value::Int(12), Value::Null),
+                            SqlType::Double => (Value::Int(22), Value::Null),
+                            _ => (Value::Null, Value::Null),
+                        };
+                        let dt_prec = match &c.ty {
+                            SqlType::DateTime(f) | SqlType::Timestamp(f) => Value::Int(*f as i64),
+                            _ => Value::Null,
+                        };
+                        let default = if c.default_now {
+                            t("current_timestamp()")
+                        } else {
+                            match &c.default {
+                                None if c.auto_inc || !c.nullable => Value::Null,
+                                Some(Value::Null) | None => t("NULL"),
+                                Some(
+                                    v @ (Value::Int(_)
+                                    | Value::UInt(_)
+                                    | Value::Double(_)
+                                    | Value::Decimal(_)),
+                                ) => v.to_text().map(Value::Bytes).unwrap_or(Value::Null),
+                                Some(v) => t(&format!(
+                                    "'{}'",
+                                    String::from_utf8_lossy(&v.to_text().unwrap_or_default())
+                                        .replace('\'', "''")
+                                )),
+                            }
+                        };
+                        let text = c.ty.is_text();
+                        rows.push(vec![
+                            t("def"),
+                            t(d),
+                            t(&n),
+                            t(&c.name),
+                            Value::Int(i as i64 + 1),
+                            default,
+                            t(if c.nullable { "YES" } else { "NO" }),
+                            t(&base),
+                            char_len,
+                            octet_len,
+                            prec,
+                            scale,
+                            dt_prec,
+                            if text { t("utf8mb4") } else { Value::Null },
+                            if text { t("utf8mb4_general_ci") } else { Value::Null },
+                            t(&full),
+                            t(column_key(&tdef, i)),
+                            t(if c.auto_inc {
+                                "auto_increment"
+                            } else if c.on_update_now {
+                                "on update current_timestamp()"
+                            } else {
+                                ""
+                            }),
+                            t("select,insert,update,references"),
+                            t(""),
+                            t("NEVER"),
+                            Value::Null,
+                        ]);
+                    }
+                }
+            }
+            let mut c: Vec<ColumnInfo> =
+                ["TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "COLUMN_NAME"]
+                    .iter()
+                    .map(|n| str_col(n))
+                    .collect();
+            c.push(int_col("ORDINAL_POSITION"));
+            c.extend(["COLUMN_DEFAULT", "IS_NULLABLE", "DATA_TYPE"].iter().map(|n| str_col(n)));
+            c.extend(
+                [
+                    "CHARACTER_MAXIMUM_LENGTH",
+                    "CHARACTER_OCTET_LENGTH",
+                    "NUMERIC_PRECISION",
+                    "NUMERIC_SCALE",
+                    "DATETIME_PRECISION",
+                ]
+                .iter()
+                .map(|n| int_col(n)),
+            );
+            c.extend(
+                [
+                    "CHARACTER_SET_NAME",
+                    "COLLATION_NAME",
+                    "COLUMN_TYPE",
+                    "COLUMN_KEY",
+                    "EXTRA",
+                    "PRIVILEGES",
+                    "COLUMN_COMMENT",
+                    "IS_GENERATED",
+                    "GENERATION_EXPRESSION",
+                ]
+                .iter()
+                .map(|n| str_col(n)),
+            );
+            c
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(ResultSet { columns, rows }))
+}
+
 /// SHOW CREATE TABLE text.
 pub fn create_table_text(tdef: &TableDef, autoinc: u64) -> String {
     let mut lines = vec![];
@@ -890,7 +1346,7 @@ pub fn create_table_text(tdef: &TableDef, autoinc: u64) -> String {
     if !tdef.pk.is_empty() {
         lines.push(format!("  PRIMARY KEY ({})", cols(&tdef.pk)));
     }
-    for ix in &tdef.indexes {
+    for ix in show_order(tdef) {
         lines.push(format!(
             "  {}KEY `{}` ({})",
             if ix.unique { "UNIQUE " } else { "" },
@@ -910,6 +1366,23 @@ pub fn create_table_text(tdef: &TableDef, autoinc: u64) -> String {
         if tdef.engine.is_empty() { "InnoDB" } else { &tdef.engine },
         ai
     )
+}
+
+/// Secondary indexes in the order MariaDB shows them: unique keys on NOT NULL columns, other unique
+/// keys, then the rest, each group in creation order.
+fn show_order(tdef: &TableDef) -> Vec<&super::catalog::IndexDef> {
+    let rank = |ix: &super::catalog::IndexDef| {
+        if !ix.unique {
+            2
+        } else if ix.cols.iter().all(|c| !tdef.columns[*c].nullable) {
+            0
+        } else {
+            1
+        }
+    };
+    let mut v: Vec<_> = tdef.indexes.iter().collect();
+    v.sort_by_key(|ix| rank(ix));
+    v
 }
 
 /// Executes SET.
@@ -1239,8 +1712,8 @@ pub fn run_other(x: &mut Exec, st: &Statement, text: &str) -> Result<Outcome> {
                     let mut tdef = (*old).clone();
                     tdef.pk.clear();
                     let map: Vec<Option<usize>> = (0..tdef.columns.len()).map(Some).collect();
-                    rebuild(x, &old, tdef, &map)?;
-                    return Ok(ok(0));
+                    let n = rebuild(x, &old, tdef, &map)?;
+                    return Ok(alter_ok(n));
                 }
                 let mut tdef = (*old).clone();
                 let pos = tdef
@@ -1257,7 +1730,7 @@ pub fn run_other(x: &mut Exec, st: &Statement, text: &str) -> Result<Outcome> {
                 let ix = tdef.indexes.remove(pos);
                 x.drop_index_entries(&old, &ix)?;
                 put_def(x, &tdef);
-                Ok(ok(0))
+                Ok(alter_ok(0))
             }
             other => Err(Error::sql(1064, "42000", format!("DROP {other} is not supported"))),
         },
@@ -1281,7 +1754,7 @@ pub fn run_other(x: &mut Exec, st: &Statement, text: &str) -> Result<Outcome> {
             let ix = add_index(&mut tdef, iname, cols, ci.unique)?;
             x.build_index(&tdef, &ix)?;
             put_def(x, &tdef);
-            Ok(ok(0))
+            Ok(alter_ok(0))
         }
         Statement::AlterTable(at) => alter_table(x, at),
         Statement::Truncate(tr) => {
@@ -1348,7 +1821,11 @@ pub fn run_other(x: &mut Exec, st: &Statement, text: &str) -> Result<Outcome> {
             dbs.push("information_schema".into());
             dbs.sort();
             let rows = dbs.iter().filter(|d| filter_like(&f, d)).map(|d| vec![t(d)]).collect();
-            Ok(show_rows(&["Database"], rows))
+            let label = match &f {
+                Some(ast::ShowStatementFilter::Like(p)) => format!("Database ({p})"),
+                _ => "Database".to_string(),
+            };
+            Ok(show_rows(&[&label], rows))
         }
         Statement::ShowTables { show_options, full, .. } => {
             let f = show_filter(show_options);
@@ -1592,6 +2069,8 @@ pub fn run_text(x: &mut Exec, text: &str) -> Result<Outcome> {
                 Error::sql(1146, "42S02", format!("Table '{db}.{tname}' doesn't exist"))
             })?;
             let mut rows = vec![];
+            // Cardinality: InnoDB's estimate, which for small tables is the row count.
+            let card = x.read_all(&tdef)?.len() as i64;
             let mut add = |name: &str, unique: bool, cols: &[usize]| {
                 for (seq, c) in cols.iter().enumerate() {
                     rows.push(vec![
@@ -1601,20 +2080,21 @@ pub fn run_text(x: &mut Exec, text: &str) -> Result<Outcome> {
                         Value::Int(seq as i64 + 1),
                         t(&tdef.columns[*c].name),
                         t("A"),
-                        Value::Null,
+                        Value::Int(card),
                         Value::Null,
                         Value::Null,
                         t(if tdef.columns[*c].nullable { "YES" } else { "" }),
                         t("BTREE"),
                         t(""),
                         t(""),
+                        t("NO"),
                     ]);
                 }
             };
             if !tdef.pk.is_empty() {
                 add("PRIMARY", true, &tdef.pk);
             }
-            for ix in &tdef.indexes {
+            for ix in show_order(&tdef) {
                 add(&ix.name, ix.unique, &ix.cols);
             }
             Ok(show_rows(
@@ -1632,6 +2112,7 @@ pub fn run_text(x: &mut Exec, text: &str) -> Result<Outcome> {
                     "Index_type",
                     "Comment",
                     "Index_comment",
+                    "Ignored",
                 ],
                 rows,
             ))

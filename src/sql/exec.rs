@@ -16,7 +16,7 @@ use super::catalog::{
 };
 use super::compile::{conjuncts, const_value, literal, type_of, Compiler, Scope, ScopeTable};
 use super::decimal::Dec;
-use super::expr::{eval, AggFunc, AggSpec, CExpr, CmpOp, EvalEnv, Func, TypeInfo};
+use super::expr::{eval, AggFunc, AggSpec, CExpr, CmpOp, EvalEnv, Func, Subquery, TypeInfo};
 use super::rng::MyRnd;
 use super::store::View;
 use super::value::{collate_key, is_full_number, parse_datetime_str, parse_num_prefix, sort_cmp};
@@ -146,6 +146,24 @@ type KeyRange = (Vec<u8>, Option<Vec<u8>>, Vec<u8>);
 type Joins = Vec<(usize, JoinKind, Option<CExpr>)>;
 /// A conflicting row: (row key, key name, key columns).
 type Conflict = Option<(Vec<u8>, String, Vec<usize>)>;
+/// A value as a literal expression (substituted for a correlated reference).
+fn value_expr(v: &Value) -> Expr {
+    let lit = match v {
+        Value::Null => ast::Value::Null,
+        Value::Int(_) | Value::UInt(_) | Value::Decimal(_) => {
+            ast::Value::Number(show_val(v), false)
+        }
+        Value::Double(d) => ast::Value::Number(format!("{d:e}"), false),
+        other => ast::Value::SingleQuotedString(show_val(other)),
+    };
+    Expr::Value(lit.into())
+}
+
+/// Open minus closed parentheses.
+fn depth_of(s: &str) -> i64 {
+    s.matches('(').count() as i64 - s.matches(')').count() as i64
+}
+
 /// Rows with their keys.
 type KeyedRows = Vec<(Vec<u8>, Vec<Value>)>;
 
@@ -180,6 +198,15 @@ pub struct Exec<'a> {
     tz_offset_us: i64,
     cur_row: u64,
     derived: Vec<(usize, Vec<Vec<Value>>)>,
+    /// Results of subqueries already run in this statement: (subquery address, outer values key).
+    subq_cache: HashMap<(usize, Vec<u8>), Vec<Vec<Value>>>,
+    /// An auto-increment value generated for a row that was not inserted (ignored duplicate, ON
+    /// DUPLICATE KEY UPDATE): the next row reuses it (MySQL's restore_auto_increment).
+    reuse_id: Option<u64>,
+    /// The auto-increment value generated for the row being built, if any.
+    row_gen_id: Option<u64>,
+    /// Distinct auto-increment values drawn by this statement (reuses not counted).
+    gen_count: u64,
     /// The statement text as parsed (version comments expanded), for column labels.
     src: String,
 }
@@ -243,6 +270,45 @@ impl<'a> EvalEnv for Exec<'a> {
             ));
         }
         Ok(())
+    }
+
+    fn subquery(&mut self, q: &Subquery, outer: Vec<Value>) -> Result<Vec<Vec<Value>>> {
+        let mut key = vec![];
+        for v in &outer {
+            group_key(&mut key, v);
+        }
+        let key = (q as *const Subquery as usize, key);
+        if let Some(rows) = self.subq_cache.get(&key) {
+            return Ok(rows.clone());
+        }
+        let rs = if q.outer.is_empty() {
+            self.query(&q.query)?
+        } else {
+            let mut query = q.query.clone();
+            let _ = ast::visit_expressions_mut(&mut query, |e| {
+                if let Expr::CompoundIdentifier(parts) = e {
+                    if parts.len() == 2 {
+                        if let Some(i) = q
+                            .outer
+                            .iter()
+                            .position(|(t, c, _)| *t == parts[0].value && *c == parts[1].value)
+                        {
+                            *e = value_expr(&outer[i]);
+                        }
+                    }
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+            let saved = std::mem::take(&mut self.src);
+            let r = self.query(&query);
+            self.src = saved;
+            r?
+        };
+        if rs.columns.len() != 1 {
+            return Err(Error::sql(1241, "21000", "Operand should contain 1 column(s)"));
+        }
+        self.subq_cache.insert(key, rs.rows.clone());
+        Ok(rs.rows)
     }
 
     fn info(&mut self, f: Func) -> Value {
@@ -325,6 +391,10 @@ impl<'a> Exec<'a> {
             tz_offset_us: tz,
             cur_row: 1,
             derived: vec![],
+            subq_cache: HashMap::new(),
+            reuse_id: None,
+            row_gen_id: None,
+            gen_count: 0,
             src: String::new(),
         })
     }
@@ -502,6 +572,20 @@ impl<'a> Exec<'a> {
         let mut joins = vec![];
         let add = |this: &mut Self, scope: &mut Scope, f: &ast::TableFactor| -> Result<usize> {
             match f {
+                ast::TableFactor::Table { name, alias, .. }
+                    if obj_name(name, this.sess.current_db.as_deref())
+                        .is_ok_and(|(d, _)| d.eq_ignore_ascii_case("information_schema")) =>
+                {
+                    let (_, tn) = obj_name(name, this.sess.current_db.as_deref())?;
+                    let rs = super::ddl::information_schema(this, &tn)?
+                        .ok_or_else(|| err_no_table("information_schema", &tn))?;
+                    let alias = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or(tn);
+                    let def = derived_def(&alias, &rs);
+                    let offset = scope.width();
+                    this.derived.push((scope.tables.len(), rs.rows));
+                    scope.tables.push(ScopeTable { alias, def: Arc::new(def), offset });
+                    Ok(scope.tables.len() - 1)
+                }
                 ast::TableFactor::Table { name, alias, .. } => {
                     let def = this.table_of(name)?;
                     let alias = alias
@@ -707,9 +791,80 @@ impl<'a> Exec<'a> {
                 f(this, row)
             });
         }
-        // Nested loops over materialized tables.
+        // Nested loops over materialized tables; a stored inner table with an equality on a key
+        // column (`right.col = left.col` in ON, or in WHERE for comma and inner joins) is probed
+        // through its primary key or index for each outer row instead.
         let mut acc: Vec<Vec<Value>> = self.all_rows(scope, 0)?;
         for (idx, kind, on) in joins {
+            let st = &scope.tables[*idx];
+            let derived = self.derived.iter().any(|(n, _)| n == idx);
+            let probes = if derived {
+                vec![]
+            } else {
+                let mut v = join_probes(on.as_ref(), st.offset, st.def.columns.len());
+                if *kind == JoinKind::Inner {
+                    v.extend(join_probes(filter, st.offset, st.def.columns.len()));
+                }
+                v
+            };
+            if !probes.is_empty() && !matches!(plan_probe(&st.def, &probes), Access::Full) {
+                let def = st.def.clone();
+                let width = def.columns.len();
+                let mut next = vec![];
+                for l in &acc {
+                    let mut cond: Option<CExpr> = None;
+                    let mut null_key = false;
+                    for (rc, left, ci) in &probes {
+                        let v = match left {
+                            CExpr::Col(q) => l.get(*q).cloned().unwrap_or(Value::Null),
+                            other => const_value(other).unwrap_or(Value::Null),
+                        };
+                        null_key |= v.is_null();
+                        let eq = CExpr::Cmp(
+                            CmpOp::Eq,
+                            Box::new(CExpr::Col(*rc)),
+                            Box::new(CExpr::Lit(v)),
+                            *ci,
+                        );
+                        cond = Some(match cond {
+                            Some(c) => CExpr::And(Box::new(c), Box::new(eq)),
+                            None => eq,
+                        });
+                    }
+                    let mut matched = false;
+                    if !null_key {
+                        let mut found = vec![];
+                        self.scan_rows(&def, cond.as_ref(), 0, |this, _, r| {
+                            if let Some(c) = &cond {
+                                if eval(c, &r, &[], this)?.truth() != Some(true) {
+                                    return Ok(true);
+                                }
+                            }
+                            found.push(r);
+                            Ok(true)
+                        })?;
+                        for r in found {
+                            let mut row = l.clone();
+                            row.extend(r);
+                            let ok = match on {
+                                Some(c) => eval(c, &row, &[], self)?.truth() == Some(true),
+                                None => true,
+                            };
+                            if ok {
+                                matched = true;
+                                next.push(row);
+                            }
+                        }
+                    }
+                    if !matched && *kind == JoinKind::Left {
+                        let mut row = l.clone();
+                        row.extend(std::iter::repeat_n(Value::Null, width));
+                        next.push(row);
+                    }
+                }
+                acc = next;
+                continue;
+            }
             let right = self.all_rows(scope, *idx)?;
             let width = scope.tables[*idx].def.columns.len();
             let mut next = vec![];
@@ -1047,6 +1202,62 @@ impl<'a> Exec<'a> {
                 a = before.len() - 3;
             }
         }
+        // Spans of special forms (SUBSTRING, CAST, FLOOR, TRIM, ...) and of expressions starting with
+        // one, or with a unary minus, start inside: move back over `NAME(` and a leading sign.
+        loop {
+            let before = src[..a].trim_end();
+            let item_start = |t: &str| {
+                let u = t.trim_end().to_ascii_uppercase();
+                u.is_empty()
+                    || u.ends_with(',')
+                    || u.ends_with('(')
+                    || u.ends_with("SELECT")
+                    || u.ends_with("DISTINCT")
+            };
+            if let Some(b) = before.strip_suffix('(') {
+                let name_len = b.len()
+                    - b.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_').len();
+                if name_len > 0 && item_start(&b[..b.len() - name_len]) {
+                    a = b.len() - name_len;
+                    continue;
+                }
+            }
+            let upper = before.to_ascii_uppercase();
+            if let Some(w) = ["LEADING", "TRAILING", "BOTH"].iter().find(|w| upper.ends_with(*w)) {
+                if before[..before.len() - w.len()].trim_end().ends_with('(') {
+                    a = before.len() - w.len();
+                    continue;
+                }
+            }
+            if let Some(b) = before.strip_suffix(['-', '+']) {
+                if item_start(b) && depth_of(&src[a..end]) >= 0 {
+                    a = b.len();
+                    continue;
+                }
+            }
+            break;
+        }
+        // `INTERVAL n UNIT`: the span ends at n.
+        if src[a..end].to_ascii_uppercase().contains("INTERVAL") {
+            let rest = &src[end..];
+            let word = rest.trim_start();
+            let w =
+                word.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or("");
+            const UNITS: [&str; 9] = [
+                "MICROSECOND",
+                "SECOND",
+                "MINUTE",
+                "HOUR",
+                "DAY",
+                "WEEK",
+                "MONTH",
+                "QUARTER",
+                "YEAR",
+            ];
+            if UNITS.iter().any(|u| u.eq_ignore_ascii_case(w)) {
+                end += rest.len() - word.len() + w.len();
+            }
+        }
         let depth = |s: &str| s.matches('(').count() as i64 - s.matches(')').count() as i64;
         while depth(&src[a..end]) > 0 && end < bytes.len() {
             end += 1;
@@ -1104,8 +1315,20 @@ impl<'a> Exec<'a> {
         let c = &t.columns[ci];
         let row = self.cur_row;
         let strict = self.strict();
+        // A number rounded to a DECIMAL column's scale is a note (1265), not an error, even in
+        // strict mode.
+        let rounded = match (&c.ty, &v) {
+            (SqlType::Decimal(_, s), Value::Decimal(_) | Value::Double(_)) => {
+                let d = v.as_dec();
+                d.scale > *s && d.scale - *s < 38 && d.mant % 10i128.pow(d.scale - *s) != 0
+            }
+            _ => false,
+        };
         match convert(&c.ty, v, &c.name, &t.db, &t.name, row) {
             Ok((v, warn)) => {
+                if rounded && !warn {
+                    self.warnings += 1;
+                }
                 if warn {
                     if strict {
                         return Err(Error::sql(
@@ -1130,6 +1353,10 @@ impl<'a> Exec<'a> {
     }
 
     fn next_autoinc(&mut self, t: &TableDef) -> Result<u64> {
+        if let Some(id) = self.reuse_id.take() {
+            return Ok(id);
+        }
+        self.gen_count += 1;
         let key = catalog::tid_key(K_AUTOINC, t.id);
         let stored = match self.view.get(&key)? {
             Some(b) if b.len() == 8 => u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8])),
@@ -1350,10 +1577,33 @@ impl<'a> Exec<'a> {
         let mut first_id = 0u64;
         let mut explicit_id = 0u64;
         let mut dups = 0u64;
+        let mut updated_id = 0u64;
+        let mut other_dups = 0u64;
+        let from_values =
+            matches!(ins.source.as_ref().map(|s| &*s.body), Some(ast::SetExpr::Values(_)) | None);
+        let nrows = rows.len() as u64;
+        let autoinc_col = t.columns.iter().position(|c| c.auto_inc);
         for (ri, vals) in rows.into_iter().enumerate() {
             self.cur_row = ri as u64 + 1;
-            let row = self.build_row(&t, &cols, vals, &mut first_id, &mut explicit_id)?;
-            match self.conflict(&t, &row, None)? {
+            self.row_gen_id = None;
+            let mut row_explicit = 0;
+            let row = self.build_row(&t, &cols, vals, &mut first_id, &mut row_explicit)?;
+            let conflict = self.conflict(&t, &row, None)?;
+            if row_explicit != 0 && (conflict.is_none() || ins.replace_into) {
+                explicit_id = row_explicit;
+            }
+            if let Some(g) = self.row_gen_id {
+                if conflict.is_none() || ins.replace_into {
+                    // The row is inserted: its value is the statement's first insert id if first.
+                    if first_id == 0 {
+                        first_id = g;
+                    }
+                } else {
+                    // Not inserted (ignored or updated): the next row reuses the value.
+                    self.reuse_id = Some(g);
+                }
+            }
+            match conflict {
                 None => {
                     let key = match self.pk_key(&t, &row) {
                         Some(k) => k,
@@ -1385,6 +1635,7 @@ impl<'a> Exec<'a> {
                                 let old = catalog::decode_row(&b, t.columns.len())?;
                                 self.remove_row(&t, &k, &old);
                                 affected += 1;
+                                other_dups += 1;
                             }
                             conflict = self.conflict(&t, &row, None)?;
                         }
@@ -1397,6 +1648,13 @@ impl<'a> Exec<'a> {
                         let old = catalog::decode_row(&b, t.columns.len())?;
                         let changed = self.upsert_row(&t, &old_key, old, &row, assign)?;
                         affected += if changed { 2 } else { 0 };
+                        other_dups += changed as u64;
+                        if changed {
+                            if let Some(ai) = autoinc_col {
+                                // The row as updated holds the value MySQL reports.
+                                updated_id = self.upserted_autoinc(&t, &old_key, ai)?;
+                            }
+                        }
                     } else if ins.ignore {
                         dups += 1;
                         self.warnings += 1;
@@ -1406,13 +1664,39 @@ impl<'a> Exec<'a> {
                 }
             }
         }
-        let id = if first_id != 0 { first_id } else { explicit_id };
+        // InnoDB (innodb_autoinc_lock_mode=1) reserves the values of a statement at once: as many as
+        // VALUES rows, or for INSERT ... SELECT intervals of 1, 2, 4, .. values.
+        if let Some(f) = self.used.insert_id {
+            let reserved = if from_values {
+                nrows.max(self.gen_count)
+            } else {
+                let mut r = 0u64;
+                let mut step = 1u64;
+                while r < self.gen_count {
+                    r += step;
+                    step = (step * 2).min(65536);
+                }
+                r
+            };
+            if reserved > 0 {
+                let start = self.ctx.insert_id.unwrap_or(f);
+                self.bump_autoinc(&t, start.saturating_add(reserved - 1))?;
+            }
+        }
+        let id = if first_id != 0 {
+            first_id
+        } else if explicit_id != 0 {
+            explicit_id
+        } else {
+            updated_id
+        };
         if first_id != 0 {
             self.sess.last_insert_id = first_id;
         }
         let nrows = self.cur_row;
-        let info = if nrows > 1 || dups > 0 {
-            format!("Records: {}  Duplicates: {}  Warnings: {}", nrows, dups, self.warnings)
+        let info = if nrows > 1 || !from_values {
+            let d = if ins.ignore { dups } else { other_dups };
+            format!("Records: {}  Duplicates: {}  Warnings: {}", nrows, d, self.warnings)
         } else {
             String::new()
         };
@@ -1421,6 +1705,17 @@ impl<'a> Exec<'a> {
             last_insert_id: id,
             warnings: self.warnings,
             info,
+        })
+    }
+
+    /// The auto-increment column's value of the row at `key` (after an ON DUPLICATE KEY UPDATE).
+    fn upserted_autoinc(&mut self, t: &TableDef, key: &[u8], ai: usize) -> Result<u64> {
+        Ok(match self.view.get(key)? {
+            Some(b) => {
+                let row = catalog::decode_row(&b, t.columns.len())?;
+                row[ai].as_i128().max(0) as u64
+            }
+            None => 0,
         })
     }
 
@@ -1467,9 +1762,7 @@ impl<'a> Exec<'a> {
                 .map(Ok::<Value, Error>)
                 .unwrap_or_else(|| {
                     let id = self.next_autoinc(t)?;
-                    if *first_id == 0 {
-                        *first_id = id;
-                    }
+                    self.row_gen_id = Some(id);
                     Ok(Value::UInt(id))
                 })?
             } else {
@@ -1497,7 +1790,7 @@ impl<'a> Exec<'a> {
                 let id = v.as_i128();
                 if id > 0 {
                     self.bump_autoinc(t, id as u64)?;
-                    if *first_id == 0 {
+                    if *first_id == 0 && self.row_gen_id.is_none() {
                         *explicit_id = id as u64;
                     }
                 }
@@ -1663,7 +1956,10 @@ impl<'a> Exec<'a> {
 
     fn update(&mut self, u: &ast::Update) -> Result<Outcome> {
         if !u.table.joins.is_empty() || u.from.is_some() {
-            return Err(Error::sql(1064, "42000", "multi-table UPDATE is not supported"));
+            let saved = std::mem::take(&mut self.derived);
+            let r = self.multi_update(u);
+            self.derived = saved;
+            return r;
         }
         let ast::TableFactor::Table { name, alias, .. } = &u.table.relation else {
             return Err(Error::sql(1064, "42000", "unsupported UPDATE target"));
@@ -1732,13 +2028,151 @@ impl<'a> Exec<'a> {
         })
     }
 
+    /// Multi-table UPDATE (`UPDATE a JOIN b ON .. SET a.x = b.y WHERE ..`): every row of an updated
+    /// table is changed at most once, by the first joined row that matches it, as in MySQL. Updated
+    /// tables need a primary key (rows are found again by it).
+    fn multi_update(&mut self, u: &ast::Update) -> Result<Outcome> {
+        if !u.order_by.is_empty() || u.limit.is_some() {
+            return Err(Error::sql(1221, "HY000", "Incorrect usage of UPDATE and ORDER BY"));
+        }
+        let mut from = vec![u.table.clone()];
+        match &u.from {
+            Some(ast::UpdateTableFromKind::BeforeSet(v))
+            | Some(ast::UpdateTableFromKind::AfterSet(v)) => from.extend(v.iter().cloned()),
+            None => {}
+        }
+        let (scope, joins) = self.resolve_from(&from)?;
+        // (scope table, column, value expression or None for DEFAULT)
+        let mut assigns: Vec<(usize, usize, Option<CExpr>)> = vec![];
+        for a in &u.assignments {
+            let ast::AssignmentTarget::ColumnName(n) = &a.target else {
+                return Err(Error::sql(1064, "42000", "tuple assignment is not supported"));
+            };
+            let parts: Vec<String> =
+                n.0.iter()
+                    .map(|p| match p {
+                        ast::ObjectNamePart::Identifier(i) => i.value.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+            let (qual, name) = match parts.as_slice() {
+                [c] => (None, c.as_str()),
+                [t, c] | [_, t, c] => (Some(t.as_str()), c.as_str()),
+                _ => return Err(Error::sql(1064, "42000", format!("bad column {n}"))),
+            };
+            let pos = scope.resolve(qual, name, "field list")?;
+            let ti = scope
+                .tables
+                .iter()
+                .position(|t| pos >= t.offset && pos < t.offset + t.def.columns.len())
+                .ok_or_else(|| Error::sql(1054, "42S22", format!("Unknown column '{n}'")))?;
+            let st = &scope.tables[ti];
+            if self.derived.iter().any(|(i, _)| *i == ti) {
+                return Err(Error::sql(
+                    1288,
+                    "HY000",
+                    format!("The target table {} of the UPDATE is not updatable", st.alias),
+                ));
+            }
+            if st.def.pk.is_empty() {
+                return Err(Error::sql(
+                    1064,
+                    "42000",
+                    format!(
+                        "multi-table UPDATE of a table without a primary key ({}) is not supported",
+                        st.def.name
+                    ),
+                ));
+            }
+            let is_default = matches!(&a.value, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("DEFAULT"));
+            let ce = if is_default {
+                None
+            } else {
+                Some(Compiler::new(&scope, "field list").compile(&a.value)?)
+            };
+            assigns.push((ti, pos - st.offset, ce));
+        }
+        let filter = match &u.selection {
+            Some(w) => Some(Compiler::new(&scope, "where clause").compile(w)?),
+            None => None,
+        };
+        let mut joined = vec![];
+        self.source_rows(&scope, &joins, filter.as_ref(), |_, row| {
+            joined.push(row);
+            Ok(true)
+        })?;
+        let mut targets: Vec<usize> = assigns.iter().map(|a| a.0).collect();
+        targets.dedup();
+        targets.sort_unstable();
+        targets.dedup();
+        let mut seen: std::collections::HashSet<(usize, Vec<u8>)> = Default::default();
+        let (mut matched, mut changed) = (0u64, 0u64);
+        for row in joined {
+            for &ti in &targets {
+                let st = scope.tables[ti].clone();
+                let t = st.def.clone();
+                let part = &row[st.offset..st.offset + t.columns.len()];
+                let Some(key) = self.pk_key(&t, part) else { continue };
+                if !seen.insert((ti, key.clone())) {
+                    continue;
+                }
+                let Some(b) = self.view.get(&key)? else { continue };
+                let old = catalog::decode_row(&b, t.columns.len())?;
+                matched += 1;
+                self.cur_row = matched;
+                let mut new = old.clone();
+                for (ati, ci, ce) in &assigns {
+                    if *ati != ti {
+                        continue;
+                    }
+                    let v = match ce {
+                        Some(ce) => eval(ce, &row, &[], self)?,
+                        None => self.default_of(&t, *ci)?,
+                    };
+                    new[*ci] = if v.is_null() {
+                        if !t.columns[*ci].nullable {
+                            if self.strict() {
+                                return Err(Error::sql(
+                                    1048,
+                                    "23000",
+                                    format!("Column '{}' cannot be null", t.columns[*ci].name),
+                                ));
+                            }
+                            self.warnings += 1;
+                            implicit_default(&t.columns[*ci].ty)
+                        } else {
+                            v
+                        }
+                    } else {
+                        self.coerce(&t, *ci, v)?
+                    };
+                }
+                if self.replace_row(&t, &key, &old, new)? {
+                    changed += 1;
+                }
+            }
+        }
+        Ok(Outcome::Ok {
+            affected_rows: changed,
+            last_insert_id: 0,
+            warnings: self.warnings,
+            info: format!(
+                "Rows matched: {matched}  Changed: {changed}  Warnings: {}",
+                self.warnings
+            ),
+        })
+    }
+
     fn delete(&mut self, d: &ast::Delete) -> Result<Outcome> {
         let from = match &d.from {
             ast::FromTable::WithFromKeyword(v) | ast::FromTable::WithoutKeyword(v) => v,
         };
         if from.len() != 1 || !from[0].joins.is_empty() || !d.tables.is_empty() || d.using.is_some()
         {
-            return Err(Error::sql(1064, "42000", "multi-table DELETE is not supported"));
+            let saved = std::mem::take(&mut self.derived);
+            let r = self.multi_delete(d, from);
+            self.derived = saved;
+            return r;
         }
         let ast::TableFactor::Table { name, alias, .. } = &from[0].relation else {
             return Err(Error::sql(1064, "42000", "unsupported DELETE target"));
@@ -1750,6 +2184,84 @@ impl<'a> Exec<'a> {
         let n = rows.len() as u64;
         for (k, row) in rows {
             self.remove_row(&t, &k, &row);
+        }
+        Ok(Outcome::Ok {
+            affected_rows: n,
+            last_insert_id: 0,
+            warnings: self.warnings,
+            info: String::new(),
+        })
+    }
+
+    /// Multi-table DELETE: `DELETE a[, b] FROM a JOIN b .. WHERE ..` or
+    /// `DELETE FROM a[, b] USING a JOIN b .. WHERE ..`. Deleted tables need a primary key.
+    fn multi_delete(&mut self, d: &ast::Delete, from: &[ast::TableWithJoins]) -> Result<Outcome> {
+        if !d.order_by.is_empty() || d.limit.is_some() {
+            return Err(Error::sql(1221, "HY000", "Incorrect usage of DELETE and ORDER BY"));
+        }
+        let (targets, source): (Vec<String>, &[ast::TableWithJoins]) = match &d.using {
+            Some(using) => (
+                from.iter()
+                    .map(|t| match &t.relation {
+                        ast::TableFactor::Table { name, .. } => ident_name(name),
+                        other => other.to_string(),
+                    })
+                    .collect(),
+                using,
+            ),
+            None => (d.tables.iter().map(ident_name).collect(), from),
+        };
+        let (scope, joins) = self.resolve_from(source)?;
+        let mut tis = vec![];
+        for name in &targets {
+            let ti = scope.tables.iter().position(|t| &t.alias == name).ok_or_else(|| {
+                Error::sql(1109, "42S02", format!("Unknown table '{name}' in MULTI DELETE"))
+            })?;
+            if self.derived.iter().any(|(i, _)| *i == ti) {
+                return Err(Error::sql(
+                    1288,
+                    "HY000",
+                    format!("The target table {name} of the DELETE is not updatable"),
+                ));
+            }
+            if scope.tables[ti].def.pk.is_empty() {
+                return Err(Error::sql(
+                    1064,
+                    "42000",
+                    format!(
+                        "multi-table DELETE from a table without a primary key ({}) is not supported",
+                        scope.tables[ti].def.name
+                    ),
+                ));
+            }
+            tis.push(ti);
+        }
+        let filter = match &d.selection {
+            Some(w) => Some(Compiler::new(&scope, "where clause").compile(w)?),
+            None => None,
+        };
+        let mut joined = vec![];
+        self.source_rows(&scope, &joins, filter.as_ref(), |_, row| {
+            joined.push(row);
+            Ok(true)
+        })?;
+        let mut seen: std::collections::HashSet<(usize, Vec<u8>)> = Default::default();
+        let mut n = 0u64;
+        for row in joined {
+            for &ti in &tis {
+                let st = &scope.tables[ti];
+                let t = st.def.clone();
+                let part = &row[st.offset..st.offset + t.columns.len()];
+                let Some(key) = self.pk_key(&t, part) else { continue };
+                if !seen.insert((ti, key.clone())) {
+                    continue;
+                }
+                if let Some(b) = self.view.get(&key)? {
+                    let old = catalog::decode_row(&b, t.columns.len())?;
+                    self.remove_row(&t, &key, &old);
+                    n += 1;
+                }
+            }
         }
         Ok(Outcome::Ok {
             affected_rows: n,
@@ -2543,6 +3055,48 @@ struct ColCond {
 }
 
 /// Chooses an access path for table `t` (columns at `offset` in the row) from `filter`.
+/// Equalities usable to probe the inner table of a join: (column of the inner table, relative to
+/// it; the outer side: a column before `offset` or a constant; collation flag).
+fn join_probes(cond: Option<&CExpr>, offset: usize, width: usize) -> Vec<(usize, CExpr, bool)> {
+    let Some(c) = cond else { return vec![] };
+    let mut cs = vec![];
+    conjuncts(c, &mut cs);
+    let inner = |e: &CExpr| match e {
+        CExpr::Col(p) if *p >= offset && *p < offset + width => Some(*p - offset),
+        _ => None,
+    };
+    let outer = |e: &CExpr| match e {
+        CExpr::Col(q) if *q < offset => true,
+        CExpr::Lit(v) => !v.is_null(),
+        _ => false,
+    };
+    let mut out = vec![];
+    for c in cs {
+        if let CExpr::Cmp(CmpOp::Eq, a, b, ci) = c {
+            if let (Some(p), true) = (inner(a), outer(b)) {
+                out.push((p, (**b).clone(), *ci));
+            } else if let (Some(p), true) = (inner(b), outer(a)) {
+                out.push((p, (**a).clone(), *ci));
+            }
+        }
+    }
+    out
+}
+
+/// The access path probing with `probes` would take (with placeholder values of the right kind).
+fn plan_probe(t: &TableDef, probes: &[(usize, CExpr, bool)]) -> Access {
+    // Only the shape matters: a key column compared for equality gives a point or prefix access.
+    let key_cols: Vec<usize> = probes.iter().map(|(c, _, _)| *c).collect();
+    let pk_ok = !t.pk.is_empty() && t.pk.iter().all(|c| key_cols.contains(c));
+    let ix_ok = t.indexes.iter().any(|ix| ix.cols.first().is_some_and(|c| key_cols.contains(c)));
+    let pk_prefix = t.pk.first().is_some_and(|c| key_cols.contains(c));
+    if pk_ok || ix_ok || pk_prefix {
+        Access::Points(vec![])
+    } else {
+        Access::Full
+    }
+}
+
 fn plan_access(t: &TableDef, filter: Option<&CExpr>, offset: usize) -> Access {
     let Some(f) = filter else { return Access::Full };
     let mut cs = vec![];

@@ -176,6 +176,227 @@ pub enum Func {
     Sqrt,
     /// PI
     Pi,
+    /// DATE_FORMAT(d, fmt)
+    DateFormat,
+    /// DATE_ADD(d, n, unit) / d + INTERVAL n unit (the unit as an integer literal, see [`IntervalUnit`])
+    DateAdd,
+    /// DATEDIFF(a, b)
+    DateDiff,
+    /// DAYOFWEEK (1 = Sunday)
+    DayOfWeek,
+    /// WEEKDAY (0 = Monday)
+    WeekDay,
+    /// DAYNAME
+    DayName,
+    /// MONTHNAME
+    MonthName,
+    /// LAST_DAY
+    LastDay,
+    /// DAYOFYEAR
+    DayOfYear,
+    /// STRCMP
+    Strcmp,
+    /// INSTR(str, substr)
+    Instr,
+    /// TRIM(BOTH remstr FROM str): args (str, remstr)
+    TrimBoth,
+    /// TRIM(LEADING remstr FROM str)
+    TrimLeading,
+    /// TRIM(TRAILING remstr FROM str)
+    TrimTrailing,
+    /// The tuple of COUNT(DISTINCT a, b, ..): NULL if any part is NULL, else the parts' group key.
+    Tuple,
+}
+
+/// Units of `INTERVAL n unit`, stored as the third argument of [`Func::DateAdd`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntervalUnit {
+    /// MICROSECOND
+    Microsecond = 0,
+    /// SECOND
+    Second = 1,
+    /// MINUTE
+    Minute = 2,
+    /// HOUR
+    Hour = 3,
+    /// DAY
+    Day = 4,
+    /// WEEK
+    Week = 5,
+    /// MONTH
+    Month = 6,
+    /// QUARTER
+    Quarter = 7,
+    /// YEAR
+    Year = 8,
+}
+
+impl IntervalUnit {
+    /// The unit of a stored code.
+    pub fn from_code(c: i128) -> Option<IntervalUnit> {
+        use IntervalUnit::*;
+        Some(match c {
+            0 => Microsecond,
+            1 => Second,
+            2 => Minute,
+            3 => Hour,
+            4 => Day,
+            5 => Week,
+            6 => Month,
+            7 => Quarter,
+            8 => Year,
+            _ => return None,
+        })
+    }
+
+    /// True for units of whole days or more (a DATE stays a DATE).
+    pub fn is_date(self) -> bool {
+        self as u8 >= IntervalUnit::Day as u8
+    }
+}
+
+const DAY_NAMES: [&str; 7] =
+    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const MONTH_NAMES: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// Days since 1970-01-01 of a datetime in microseconds.
+fn day_number(us: i64) -> i64 {
+    us.div_euclid(86_400_000_000)
+}
+
+/// 0 = Monday.
+fn weekday_of(us: i64) -> usize {
+    (day_number(us) + 3).rem_euclid(7) as usize
+}
+
+fn days_in_month(y: i32, m: u32) -> u32 {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// `us + n unit` as MySQL computes it (months clamp the day), `None` outside years 0..=9999.
+pub fn date_add(us: i64, n: i128, unit: IntervalUnit) -> Option<i64> {
+    use IntervalUnit::*;
+    let step: i128 = match unit {
+        Microsecond => 1,
+        Second => 1_000_000,
+        Minute => 60_000_000,
+        Hour => 3_600_000_000,
+        Day => 86_400_000_000,
+        Week => 7 * 86_400_000_000,
+        Month | Quarter | Year => {
+            let months = n.checked_mul(match unit {
+                Month => 1,
+                Quarter => 3,
+                _ => 12,
+            })?;
+            let (y, mo, d, h, mi, s, f) = super::value::split_datetime(us);
+            let total = (y as i128) * 12 + (mo as i128 - 1) + months;
+            let (ny, nm) = (total.div_euclid(12), total.rem_euclid(12) as u32 + 1);
+            if !(0..=9999).contains(&ny) {
+                return None;
+            }
+            let nd = d.min(days_in_month(ny as i32, nm));
+            return Some(super::value::make_datetime(ny as i32, nm, nd, h, mi, s, f));
+        }
+    };
+    let r = (us as i128).checked_add(n.checked_mul(step)?)?;
+    let r = i64::try_from(r).ok()?;
+    let (y, ..) = super::value::split_datetime(r);
+    (0..=9999).contains(&y).then_some(r)
+}
+
+/// MySQL's DATE_FORMAT.
+pub fn date_format(us: i64, fmt: &[u8]) -> Vec<u8> {
+    let (y, mo, d, h, mi, s, f) = super::value::split_datetime(us);
+    let mut out = String::new();
+    let mut it = fmt.iter();
+    let h12 = if h % 12 == 0 { 12 } else { h % 12 };
+    while let Some(&c) = it.next() {
+        if c != b'%' {
+            out.push(c as char);
+            continue;
+        }
+        let Some(&k) = it.next() else { break };
+        match k {
+            b'Y' => out.push_str(&format!("{y:04}")),
+            b'y' => out.push_str(&format!("{:02}", y.rem_euclid(100))),
+            b'm' => out.push_str(&format!("{mo:02}")),
+            b'c' => out.push_str(&mo.to_string()),
+            b'd' => out.push_str(&format!("{d:02}")),
+            b'e' => out.push_str(&d.to_string()),
+            b'D' => {
+                let suf = match (d % 100, d % 10) {
+                    (11..=13, _) => "th",
+                    (_, 1) => "st",
+                    (_, 2) => "nd",
+                    (_, 3) => "rd",
+                    _ => "th",
+                };
+                out.push_str(&format!("{d}{suf}"));
+            }
+            b'H' => out.push_str(&format!("{h:02}")),
+            b'k' => out.push_str(&h.to_string()),
+            b'h' | b'I' => out.push_str(&format!("{h12:02}")),
+            b'l' => out.push_str(&h12.to_string()),
+            b'i' => out.push_str(&format!("{mi:02}")),
+            b's' | b'S' => out.push_str(&format!("{s:02}")),
+            b'f' => out.push_str(&format!("{f:06}")),
+            b'p' => out.push_str(if h < 12 { "AM" } else { "PM" }),
+            b'T' => out.push_str(&format!("{h:02}:{mi:02}:{s:02}")),
+            b'r' => out
+                .push_str(&format!("{h12:02}:{mi:02}:{s:02} {}", if h < 12 { "AM" } else { "PM" })),
+            b'W' => out.push_str(DAY_NAMES[weekday_of(us)]),
+            b'a' => out.push_str(&DAY_NAMES[weekday_of(us)][..3]),
+            b'w' => out.push_str(&((weekday_of(us) + 1) % 7).to_string()),
+            b'M' => out.push_str(MONTH_NAMES[(mo as usize).saturating_sub(1).min(11)]),
+            b'b' => out.push_str(&MONTH_NAMES[(mo as usize).saturating_sub(1).min(11)][..3]),
+            b'j' => {
+                let doy = day_number(us) - super::value::days_from_civil(y, 1, 1) + 1;
+                out.push_str(&format!("{doy:03}"));
+            }
+            other => out.push(other as char),
+        }
+    }
+    out.into_bytes()
+}
+
+/// Removes repeated `rem` from the start and/or end of `s`.
+fn trim_str(s: &[u8], rem: &[u8], lead: bool, trail: bool) -> Vec<u8> {
+    let mut a = 0;
+    let mut b = s.len();
+    if rem.is_empty() {
+        return s.to_vec();
+    }
+    if lead {
+        while b - a >= rem.len() && &s[a..a + rem.len()] == rem {
+            a += rem.len();
+        }
+    }
+    if trail {
+        while b - a >= rem.len() && &s[b - rem.len()..b] == rem {
+            b -= rem.len();
+        }
+    }
+    s[a..b].to_vec()
 }
 
 /// Aggregate functions.
@@ -278,6 +499,22 @@ pub enum CExpr {
     Bit(u8, Box<CExpr>, Box<CExpr>),
     /// Bitwise NOT.
     BitNot(Box<CExpr>),
+    /// A scalar subquery `(SELECT ..)`: its single value, NULL without rows.
+    ScalarSubq(std::sync::Arc<Subquery>),
+    /// [NOT] EXISTS (SELECT ..).
+    Exists(std::sync::Arc<Subquery>, bool),
+    /// expr [NOT] IN (SELECT ..), with the collation flag.
+    InSubq(Box<CExpr>, std::sync::Arc<Subquery>, bool),
+}
+
+/// A subquery inside an expression. Correlated references (`outer_alias.column`) are listed in
+/// `outer`: their values, taken from the current row, replace them in the query text before each run.
+#[derive(Debug)]
+pub struct Subquery {
+    /// The query.
+    pub query: sqlparser::ast::Query,
+    /// Outer references: (qualifier, column name) as written, and the compiled outer column.
+    pub outer: Vec<(String, String, CExpr)>,
 }
 
 /// Result-type information for metadata and type decisions.
@@ -341,6 +578,8 @@ pub trait EvalEnv {
     fn now_us(&mut self) -> i64;
     /// Non-deterministic function guard: errors in writes.
     fn nondeterministic(&mut self, name: &str) -> Result<()>;
+    /// Runs a subquery with the values of its outer references: its rows.
+    fn subquery(&mut self, q: &Subquery, outer: Vec<Value>) -> Result<Vec<Vec<Value>>>;
     /// DATABASE(), USER(), VERSION(), CONNECTION_ID(), ROW_COUNT().
     fn info(&mut self, f: Func) -> Value;
 }
@@ -605,6 +844,41 @@ pub fn eval(e: &CExpr, row: &[Value], aggs: &[Value], env: &mut dyn EvalEnv) -> 
         CExpr::IsBool(x, want, neg) => {
             let t = eval(x, row, aggs, env)?.truth();
             Value::Int(((t == Some(*want)) != *neg) as i64)
+        }
+        CExpr::ScalarSubq(q) => {
+            let rows = run_subquery(q, row, aggs, env)?;
+            if rows.len() > 1 {
+                return Err(Error::sql(1242, "21000", "Subquery returns more than 1 row"));
+            }
+            rows.into_iter().next().and_then(|r| r.into_iter().next()).unwrap_or(Value::Null)
+        }
+        CExpr::Exists(q, neg) => {
+            let rows = run_subquery(q, row, aggs, env)?;
+            Value::Int((rows.is_empty() == *neg) as i64)
+        }
+        CExpr::InSubq(x, q, neg) => {
+            let v = eval(x, row, aggs, env)?;
+            let rows = run_subquery(q, row, aggs, env)?;
+            if rows.is_empty() {
+                return Ok(Value::Int(*neg as i64));
+            }
+            if v.is_null() {
+                return Ok(Value::Null);
+            }
+            let mut saw_null = false;
+            for r in &rows {
+                let w = r.first().cloned().unwrap_or(Value::Null);
+                match compare(&v, &w, true) {
+                    Some(Ordering::Equal) => return Ok(Value::Int(!*neg as i64)),
+                    None => saw_null = true,
+                    _ => {}
+                }
+            }
+            if saw_null {
+                Value::Null
+            } else {
+                Value::Int(*neg as i64)
+            }
         }
         CExpr::In(x, list, neg, ci) => {
             let v = eval(x, row, aggs, env)?;
@@ -886,7 +1160,20 @@ fn eval_func(
                     best = v.clone();
                 }
             }
-            best
+            // Integers mixed with decimals give a decimal with the largest scale (GREATEST(1.5, 2)
+            // is 2.0).
+            let numeric = vals
+                .iter()
+                .all(|v| matches!(v, Value::Int(_) | Value::UInt(_) | Value::Decimal(_)));
+            let scale = vals
+                .iter()
+                .filter(|v| matches!(v, Value::Decimal(_)))
+                .map(|v| v.as_dec().scale)
+                .max();
+            match scale {
+                Some(s) if numeric => dec_value(best.as_dec().round(s)),
+                _ => best,
+            }
         }
         Func::Length => Value::Int(vals[0].as_bytes().len() as i64),
         Func::CharLength => Value::Int(text(&vals[0]).chars().count() as i64),
@@ -1088,15 +1375,78 @@ fn eval_func(
         }
         Func::Crc32 => Value::UInt(crc32fast::hash(&vals[0].as_bytes()) as u64),
         Func::Ascii => Value::Int(vals[0].as_bytes().first().copied().unwrap_or(0) as i64),
-        Func::Locate => {
-            let sub = text(&vals[0]).to_uppercase();
-            let s = text(&vals[1]).to_uppercase();
-            match s.find(&sub) {
-                Some(i) => Value::Int(s[..i].chars().count() as i64 + 1),
-                None => Value::Int(0),
+        Func::Locate => locate(&vals[0], &vals[1], if vals.len() > 2 { int(2) } else { 1 }),
+        Func::Sleep => Value::Int(0),
+        Func::DateFormat => match to_datetime(&vals[0]) {
+            Some(us) => Value::Bytes(date_format(us, &vals[1].as_bytes())),
+            None => Value::Null,
+        },
+        Func::DateAdd => {
+            let Some(unit) = IntervalUnit::from_code(int(2)) else { return Ok(Value::Null) };
+            let date_only = match &vals[0] {
+                Value::Date(..) => true,
+                Value::Bytes(b) => !b.contains(&b':') && !b.contains(&b' '),
+                Value::Int(_) | Value::UInt(_) => vals[0].as_i128().to_string().len() <= 8,
+                _ => false,
+            };
+            let n = match &vals[1] {
+                Value::Decimal(_) | Value::Double(_) => vals[1].as_dec().round(0).mant,
+                v => v.as_i128(),
+            };
+            match to_datetime(&vals[0]).and_then(|us| date_add(us, n, unit)) {
+                Some(us) if date_only && unit.is_date() => {
+                    let (y, m, d, ..) = super::value::split_datetime(us);
+                    Value::Date(y, m, d)
+                }
+                Some(us) => Value::DateTime(us),
+                None => Value::Null,
             }
         }
-        Func::Sleep => Value::Int(0),
+        Func::DateDiff => match (to_datetime(&vals[0]), to_datetime(&vals[1])) {
+            (Some(a), Some(b)) => Value::Int(day_number(a) - day_number(b)),
+            _ => Value::Null,
+        },
+        Func::DayOfWeek
+        | Func::WeekDay
+        | Func::DayName
+        | Func::MonthName
+        | Func::LastDay
+        | Func::DayOfYear => match to_datetime(&vals[0]) {
+            Some(us) => {
+                let (y, mo, ..) = super::value::split_datetime(us);
+                let wd = weekday_of(us);
+                match f {
+                    Func::DayOfWeek => Value::Int(((wd + 1) % 7 + 1) as i64),
+                    Func::WeekDay => Value::Int(wd as i64),
+                    Func::DayName => Value::Bytes(DAY_NAMES[wd].as_bytes().to_vec()),
+                    Func::MonthName => Value::Bytes(
+                        MONTH_NAMES[(mo as usize).saturating_sub(1).min(11)].as_bytes().to_vec(),
+                    ),
+                    Func::LastDay => Value::Date(y, mo, days_in_month(y, mo)),
+                    _ => Value::Int(day_number(us) - super::value::days_from_civil(y, 1, 1) + 1),
+                }
+            }
+            None => Value::Null,
+        },
+        Func::Strcmp => Value::Int(match compare(&vals[0], &vals[1], true) {
+            Some(Ordering::Less) => -1,
+            Some(Ordering::Greater) => 1,
+            _ => 0,
+        }),
+        Func::Instr => locate(&vals[1], &vals[0], 1),
+        Func::TrimBoth | Func::TrimLeading | Func::TrimTrailing => Value::Bytes(trim_str(
+            &vals[0].as_bytes(),
+            &vals[1].as_bytes(),
+            f != Func::TrimTrailing,
+            f != Func::TrimLeading,
+        )),
+        Func::Tuple => {
+            let mut k = vec![];
+            for v in &vals {
+                super::exec::group_key(&mut k, v);
+            }
+            Value::Bytes(k)
+        }
         Func::Pow => {
             let r = vals[0].as_f64().powf(vals[1].as_f64());
             if !r.is_finite() {
@@ -1114,6 +1464,40 @@ fn eval_func(
         }
         _ => Value::Null,
     })
+}
+
+/// Runs a subquery for the current row (values of its outer references from `row`).
+fn run_subquery(
+    q: &Subquery,
+    row: &[Value],
+    aggs: &[Value],
+    env: &mut dyn EvalEnv,
+) -> Result<Vec<Vec<Value>>> {
+    let mut outer = Vec::with_capacity(q.outer.len());
+    for (_, _, e) in &q.outer {
+        outer.push(eval(e, row, aggs, env)?);
+    }
+    env.subquery(q, outer)
+}
+
+/// LOCATE(sub, s, pos): 1-based character position of `sub` in `s` at or after `pos`, 0 if absent
+/// (case-insensitive, as the default collation).
+fn locate(sub: &Value, s: &Value, pos: i128) -> Value {
+    let sub: Vec<char> = text(sub).to_uppercase().chars().collect();
+    let s: Vec<char> = text(s).to_uppercase().chars().collect();
+    if pos < 1 || pos as usize > s.len() + 1 {
+        return Value::Int(0);
+    }
+    let start = pos as usize - 1;
+    if sub.is_empty() {
+        return Value::Int(pos as i64);
+    }
+    for i in start..s.len() {
+        if s[i..].starts_with(&sub) {
+            return Value::Int(i as i64 + 1);
+        }
+    }
+    Value::Int(0)
 }
 
 fn uuid_v1_like() -> String {

@@ -1,7 +1,7 @@
 //! Value semantics: MySQL's text forms, conversions between types, and comparison rules.
 //!
 //! * Text output ([`Value::to_text`]): integers in decimal, decimals with their scale, doubles as MariaDB's
-//!   `my_gcvt` prints them (shortest round-trip digits, exponent form below 1e-4... see [`fmt_double`]),
+//!   `my_gcvt` prints them (shortest round-trip digits, exponent form below 1e-15 and for whole numbers of more than 15 digits, see [`fmt_double`]),
 //!   dates `YYYY-MM-DD`, datetimes `YYYY-MM-DD HH:MM:SS[.ffffff]`.
 //! * Conversions follow MySQL: a string used as a number is read up to its first non-numeric character
 //!   (`'12abc'` is 12, `'abc'` is 0) — [`parse_num_prefix`] reports whether the whole string was used so that
@@ -149,10 +149,14 @@ pub fn fmt_double(d: f64) -> String {
     let e = format!("{d:e}");
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if (-5..15).contains(&exp) {
-        format!("{d}")
-    } else {
+    // MariaDB (my_gcvt as the text protocol uses it): plain notation down to 1e-15, and for whole
+    // numbers up to 15 digits; larger whole numbers and smaller magnitudes in exponent form.
+    let digits = mant.bytes().filter(|b| b.is_ascii_digit()).count() as i32;
+    let decpt = exp + 1;
+    if exp < -15 || (digits <= decpt && decpt > 15) {
         format!("{mant}e{exp}")
+    } else {
+        format!("{d}")
     }
 }
 
@@ -443,7 +447,14 @@ mod tests {
         assert_eq!(fmt_double(2.0), "2");
         assert_eq!(fmt_double(42.0), "42");
         assert_eq!(fmt_double(1e20), "1e20");
-        assert_eq!(fmt_double(1e-7), "1e-7");
+        // Measured on MariaDB 10.11 (fixtures/sql/breadth/semantics.result).
+        assert_eq!(fmt_double(1e-7), "0.0000001");
+        assert_eq!(fmt_double(1e-15), "0.000000000000001");
+        assert_eq!(fmt_double(1e-16), "1e-16");
+        assert_eq!(fmt_double(1e14), "100000000000000");
+        assert_eq!(fmt_double(1e15), "1e15");
+        assert_eq!(fmt_double(1234567890123456.7), "1234567890123456.8");
+        assert_eq!(fmt_double(1.2345678901234568e17), "1.2345678901234568e17");
         assert_eq!(fmt_double(0.0001), "0.0001");
     }
 
