@@ -193,6 +193,7 @@ impl Conn {
             self.shared.set_process(self.id, "Sleep", "", None);
             self.conn.flush().await?;
             let payload = tokio::select! {
+                biased;
                 r = self.conn.read_command() => r,
                 _ = self.shutdown.recv() => return Ok(()),
                 _ = async { let _ = self.kill.wait_for(|k| *k).await; } => return Ok(()),
@@ -201,6 +202,10 @@ impl Conn {
                     return Ok(());
                 }
             };
+            // A KILL that raced with the command's arrival still wins: the command is not run.
+            if *self.kill.borrow() {
+                return Ok(());
+            }
             let payload = match payload {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(()),
