@@ -133,6 +133,9 @@ for sys in $SYSTEMS; do
     if [ "$sys" = repld ]; then repld_start; use_system repld; run_matrix; repld_stop
     else
         export SYNC_BINLOG=1 FLUSH_AT_COMMIT=1
+        # use_system repld redefined p_sql/r_sql: take run-pair.sh's MariaDB clients back.
+        # shellcheck source=mariadb/run-pair.sh
+        . "$HERE/mariadb/run-pair.sh"
         pair_init; pair_start; pair_setup_replication; use_system mariadb; run_matrix; pair_stop
     fi
 done

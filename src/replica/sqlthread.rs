@@ -233,7 +233,14 @@ struct Cursor {
     boundary: LogPos,
     /// Refetches requested without progress since.
     refetches: u32,
+    /// Catch-up progress logging: when the last line was logged, and transactions applied since.
+    progress: (std::time::Instant, u64),
 }
+
+/// A backlog at least this long (transactions) is "catching up": progress is logged.
+const PROGRESS_BACKLOG: usize = 1000;
+/// Interval between catch-up progress lines.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 fn open_cursor(relay: &RelayLog, resume: Option<(u64, LogPos)>) -> Result<Option<Cursor>> {
     let generation = relay.generation();
@@ -245,7 +252,13 @@ fn open_cursor(relay: &RelayLog, resume: Option<(u64, LogPos)>) -> Result<Option
         },
     };
     let reader = LogReader::open(relay.dir(), relay.basename(), &file, pos)?;
-    Ok(Some(Cursor { reader, generation, boundary: LogPos::new(file, pos), refetches: 0 }))
+    Ok(Some(Cursor {
+        reader,
+        generation,
+        boundary: LogPos::new(file, pos),
+        refetches: 0,
+        progress: (std::time::Instant::now(), 0),
+    }))
 }
 
 /// Runs the SQL thread until `stop` is set or an error stops it.
@@ -363,6 +376,21 @@ fn handle_event(
             live.pending.pop_front();
             if matches!(step, Step::Applied(_)) {
                 live.applied_transactions += 1;
+                cur.progress.1 += 1;
+                let since = cur.progress.0.elapsed();
+                if since >= PROGRESS_EVERY {
+                    let backlog = live.pending.len();
+                    if backlog >= PROGRESS_BACKLOG {
+                        tracing::info!(
+                            backlog_transactions = backlog,
+                            applied = cur.progress.1,
+                            rate_per_s = (cur.progress.1 as f64 / since.as_secs_f64()).round(),
+                            gtid = %core.gtid_pos(),
+                            "replica SQL thread catching up"
+                        );
+                    }
+                    cur.progress = (std::time::Instant::now(), 0);
+                }
                 crate::metrics::METRICS.replica_applied.add(1);
             }
             live.sql_state = "Slave has read all relay log; waiting for more updates".into();
