@@ -46,6 +46,15 @@ fn sysbench_load_converges_on_two_replicas() {
         assert_eq!(replica_field(r, "Last_SQL_Errno").as_deref(), Some("0"));
         assert_eq!(replica_field(r, "Master_Server_Id").as_deref(), Some("1"));
     }
+    // The primary lists both replicas with their client ports and how far it has sent them.
+    let gtid = primary.sql("SELECT @@gtid_binlog_pos");
+    let hosts = primary.sql("SHOW SLAVE HOSTS");
+    for (r, id) in [(&r1, 2), (&r2, 3)] {
+        let want = format!("{id}\t127.0.0.1\t{}\t1\t", r.port);
+        let line =
+            hosts.lines().find(|l| l.starts_with(&want)).unwrap_or_else(|| panic!("{hosts}"));
+        assert!(line.ends_with(&format!("\t{}", gtid.trim())), "{line} / {gtid}");
+    }
     // Replicas are read-only for clients.
     let err = mariadb_try(r1.port, "INSERT INTO sbtest.sbtest1 (k, c, pad) VALUES (1, 'x', 'y')")
         .unwrap_err();

@@ -144,6 +144,9 @@ async fn replica_role(
                 source,
                 user: Some(config.replica.source_user.clone()),
                 password: Some(config.replica.source_password.clone()),
+                read_only: config.replica.read_only,
+                report_host: config.listen_addr().ok().map(|a| a.ip().to_string()),
+                report_port: config.listen_addr().map(|a| a.port()).unwrap_or(0),
                 connect_retry: config.replica.connect_retry,
                 heartbeat_period: config.replica.heartbeat_period,
                 ..Default::default()

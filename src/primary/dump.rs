@@ -16,7 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::log::event::{flags, types, Event, EventBody, EventHeader};
-use crate::log::{find_gtid_start, GtidState, LogReader, RawLogEvent};
+use crate::log::{find_gtid_start, Gtid, GtidState, LogReader, RawLogEvent};
 use crate::primary::session::Conn;
 use crate::wire::{self, BinlogDump};
 use std::time::Duration;
@@ -151,7 +151,25 @@ async fn stream(
             Err((b, e)) => (b, Some(e)),
         };
         let caught_up = batch.is_empty() && err.is_none();
+        let mut sent: Option<(String, u64, Option<Gtid>)> = None;
         for mut ev in batch {
+            if ev.event.header.type_code == types::GTID {
+                if let Ok(Event { header, body: EventBody::Gtid { seq_no, domain_id, .. } }) =
+                    Event::decode(&ev.bytes)
+                {
+                    let g = Gtid { domain_id, server_id: header.server_id, seq_no };
+                    sent = Some((ev.file.clone(), ev.end_pos(), Some(g)));
+                }
+            }
+            match &mut sent {
+                Some(s) => {
+                    if s.0 != ev.file {
+                        s.0 = ev.file.clone();
+                    }
+                    s.1 = ev.end_pos();
+                }
+                None => sent = Some((ev.file.clone(), ev.end_pos(), None)),
+            }
             if ev.file != current {
                 // Into the next file: a fake ROTATE naming it, as MariaDB sends at every switch
                 // (`mariadb-binlog -R` without --to-last-log stops there). It follows the previous
@@ -168,6 +186,16 @@ async fn stream(
             }
             debug!(file = %ev.file, pos = ev.pos, kind = ev.event.header.type_code, "send event");
             wire::write_binlog_event(&mut c.conn, &ev.bytes).await?;
+        }
+        if let Some((file, pos, gtid)) = sent {
+            if let Ok(mut r) = c.shared.replicas.lock() {
+                if let Some(h) = r.get_mut(&c.id) {
+                    h.sent_position = format!("{file}:{pos}");
+                    if let Some(g) = gtid {
+                        h.sent_gtid = g.to_string();
+                    }
+                }
+            }
         }
         if let Some(e) = err {
             return Err(e);

@@ -87,6 +87,10 @@ impl Server {
         };
         shared.publish_globals();
         let shared = Arc::new(shared);
+        if shared.control.as_ref().is_some_and(|c| !c.read_only()) {
+            // A replica configured writable: its own transactions continue after what it applied.
+            shared.continue_binlog_after_applied()?;
+        }
         crate::primary::commit::Syncer::start(&shared)?;
         Ok(Server { shared })
     }

@@ -642,6 +642,8 @@ impl Conn {
                     } else {
                         reg.master_id
                     },
+                    sent_position: String::new(),
+                    sent_gtid: String::new(),
                 },
             );
         }

@@ -120,8 +120,15 @@ pub fn processlist(shared: &Shared, full: bool) -> ResultSet {
 
 /// SHOW SLAVE HOSTS / SHOW REPLICAS.
 pub fn slave_hosts(shared: &Shared) -> ResultSet {
-    let columns =
-        vec![int_col("Server_id"), text_col("Host"), int_col("Port"), int_col("Master_id")];
+    let columns = vec![
+        int_col("Server_id"),
+        text_col("Host"),
+        int_col("Port"),
+        int_col("Master_id"),
+        // repld's own: how far the dump has sent this replica.
+        text_col("Position"),
+        text_col("Gtid_Pos"),
+    ];
     let rows = match shared.replicas.lock() {
         Ok(r) => r
             .values()
@@ -131,6 +138,8 @@ pub fn slave_hosts(shared: &Shared) -> ResultSet {
                     text(h.host.clone()),
                     Value::UInt(h.port as u64),
                     Value::UInt(h.master_id as u64),
+                    text(h.sent_position.clone()),
+                    text(h.sent_gtid.clone()),
                 ]
             })
             .collect(),

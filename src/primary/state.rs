@@ -77,6 +77,10 @@ pub struct ReplicaHost {
     pub port: u16,
     /// The master id it reports.
     pub master_id: u32,
+    /// Binlog `file:offset` the dump has sent it up to (empty before the first event).
+    pub sent_position: String,
+    /// GTID of the last transaction the dump has sent it (empty before the first).
+    pub sent_gtid: String,
 }
 
 /// Accounts from the config, as the wire layer looks them up.

@@ -164,6 +164,7 @@ pub async fn start(
     publish_gtid(&engine, &gtid);
     let live = Live { gtid_io_pos: gtid.clone(), gtid_slave_pos: gtid, exec, ..Default::default() };
     let auto_start = config.auto_start && settings.is_configured();
+    let read_only = config.read_only;
     let shared = Arc::new(Shared {
         cfg: config,
         applier,
@@ -173,7 +174,7 @@ pub async fn start(
         skip_counter: AtomicU64::new(0),
         requests,
         io_alive: AtomicBool::new(false),
-        read_only: AtomicBool::new(true),
+        read_only: AtomicBool::new(read_only),
     });
     let handle =
         Arc::new(ReplicaHandle { shared, threads: tokio::sync::Mutex::new(Workers::default()) });

@@ -180,9 +180,14 @@ async fn session(
         },
         _ = stop_rx.changed() => return SessionEnd::Stopped,
     };
-    let request = mysql_async::BinlogStreamRequest::new(shared.cfg.server_id)
+    let report_host = shared.cfg.report_host.clone().unwrap_or_default();
+    let mut request = mysql_async::BinlogStreamRequest::new(shared.cfg.server_id)
         .with_filename(b"")
         .with_pos(4u64);
+    if !report_host.is_empty() {
+        // Shown by the source's SHOW SLAVE HOSTS (and `replctl status`), as MySQL's report_host/port.
+        request = request.with_hostname(report_host.as_bytes()).with_port(shared.cfg.report_port);
+    }
     let mut stream = match conn.get_binlog_stream(request).await {
         Ok(s) => s,
         Err(e) => return classify(e, false),

@@ -115,6 +115,12 @@ pub struct ReplicaConfig {
     pub user: Option<String>,
     /// `--source-password`; overrides the persisted password when given.
     pub password: Option<String>,
+    /// `@@read_only` at start-up: refuse client writes with ERROR 1290 (default true).
+    pub read_only: bool,
+    /// Host this replica reports to its source (REGISTER_SLAVE), like MySQL's `report_host`.
+    pub report_host: Option<String>,
+    /// Port this replica reports to its source (its client port).
+    pub report_port: u16,
     /// `connect_retry` from the configuration; overrides the persisted value when given.
     pub connect_retry: Option<u64>,
     /// `heartbeat_period` from the configuration; overrides the persisted value when given.
@@ -137,6 +143,9 @@ impl Default for ReplicaConfig {
             source: None,
             user: None,
             password: None,
+            read_only: true,
+            report_host: None,
+            report_port: 0,
             connect_retry: None,
             heartbeat_period: None,
             auto_start: true,
