@@ -1352,6 +1352,26 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// The value an UPDATE's `SET col = v` stores: NULL into a NOT NULL column is 1048 in strict mode
+    /// and the type's implicit default (with a warning) otherwise; anything else is coerced.
+    fn assigned_value(&mut self, t: &TableDef, ci: usize, v: Value) -> Result<Value> {
+        if !v.is_null() {
+            return self.coerce(t, ci, v);
+        }
+        if t.columns[ci].nullable {
+            return Ok(v);
+        }
+        if self.strict() {
+            return Err(Error::sql(
+                1048,
+                "23000",
+                format!("Column '{}' cannot be null", t.columns[ci].name),
+            ));
+        }
+        self.warnings += 1;
+        Ok(implicit_default(&t.columns[ci].ty))
+    }
+
     fn next_autoinc(&mut self, t: &TableDef) -> Result<u64> {
         if let Some(id) = self.reuse_id.take() {
             return Ok(id);
@@ -1995,23 +2015,7 @@ impl<'a> Exec<'a> {
                     Some(ce) => eval(ce, &new, &[], self)?,
                     None => self.default_of(&t, *ci)?,
                 };
-                new[*ci] = if v.is_null() {
-                    if !t.columns[*ci].nullable {
-                        if self.strict() {
-                            return Err(Error::sql(
-                                1048,
-                                "23000",
-                                format!("Column '{}' cannot be null", t.columns[*ci].name),
-                            ));
-                        }
-                        self.warnings += 1;
-                        implicit_default(&t.columns[*ci].ty)
-                    } else {
-                        v
-                    }
-                } else {
-                    self.coerce(&t, *ci, v)?
-                };
+                new[*ci] = self.assigned_value(&t, *ci, v)?;
             }
             if self.replace_row(&t, &key, &old, new)? {
                 changed += 1;
@@ -2129,23 +2133,7 @@ impl<'a> Exec<'a> {
                         Some(ce) => eval(ce, &row, &[], self)?,
                         None => self.default_of(&t, *ci)?,
                     };
-                    new[*ci] = if v.is_null() {
-                        if !t.columns[*ci].nullable {
-                            if self.strict() {
-                                return Err(Error::sql(
-                                    1048,
-                                    "23000",
-                                    format!("Column '{}' cannot be null", t.columns[*ci].name),
-                                ));
-                            }
-                            self.warnings += 1;
-                            implicit_default(&t.columns[*ci].ty)
-                        } else {
-                            v
-                        }
-                    } else {
-                        self.coerce(&t, *ci, v)?
-                    };
+                    new[*ci] = self.assigned_value(&t, *ci, v)?;
                 }
                 if self.replace_row(&t, &key, &old, new)? {
                     changed += 1;
