@@ -135,6 +135,7 @@ async fn replica_role(
     match config.role {
         Role::Primary => Ok(None),
         Role::Replica => {
+            let addr = config.listen_addr()?;
             let source = match &config.replica.source {
                 Some(s) => Some(repld::replica::ReplicaConfig::parse_source(s)?),
                 None => None,
@@ -145,8 +146,8 @@ async fn replica_role(
                 user: Some(config.replica.source_user.clone()),
                 password: Some(config.replica.source_password.clone()),
                 read_only: config.replica.read_only,
-                report_host: config.listen_addr().ok().map(|a| a.ip().to_string()),
-                report_port: config.listen_addr().map(|a| a.port()).unwrap_or(0),
+                report_host: Some(addr.ip().to_string()),
+                report_port: addr.port(),
                 connect_retry: config.replica.connect_retry,
                 heartbeat_period: config.replica.heartbeat_period,
                 ..Default::default()

@@ -620,7 +620,9 @@ impl Inner {
                 let st = self.lock_state();
                 (st.file.clone(), LogPos::new(st.name.clone(), st.pos))
             };
+            let started = std::time::Instant::now();
             let res = file.sync_data();
+            crate::metrics::METRICS.fsync_latency.observe(started.elapsed());
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
             g = self.lock_group();
             g.leader = false;

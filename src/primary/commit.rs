@@ -94,13 +94,7 @@ fn sync_loop(weak: Weak<Shared>) {
             p.take()
         };
         let Some((seq, appended, pos)) = next else { continue };
-        let started = std::time::Instant::now();
-        let synced = shared.binlog.sync(&appended);
-        if synced.is_ok() && shared.config.sync_binlog == 1 {
-            crate::metrics::METRICS.binlog_fsyncs.add(1);
-            crate::metrics::METRICS.fsync_latency.observe(started.elapsed());
-        }
-        let res = synced.and_then(|()| apply_up_to(&shared, seq, &pos));
+        let res = shared.binlog.sync(&appended).and_then(|()| apply_up_to(&shared, seq, &pos));
         match res {
             Ok(()) => {
                 shared.syncer.done.send_modify(|d| d.seq = d.seq.max(seq));

@@ -95,7 +95,10 @@ async fn stream(
             } else {
                 None
             };
-            Ok((LogReader::open(binlog.dir(), binlog.basename(), &file, pos)?, fde))
+            let mut reader = LogReader::open(binlog.dir(), binlog.basename(), &file, pos)?;
+            // Events are forwarded verbatim: framing and CRC are checked, bodies are not decoded.
+            reader.set_decode_bodies(false);
+            Ok((reader, fde))
         })
         .await
         .map_err(|e| Error::Io(e.to_string()))??
@@ -151,25 +154,18 @@ async fn stream(
             Err((b, e)) => (b, Some(e)),
         };
         let caught_up = batch.is_empty() && err.is_none();
-        let mut sent: Option<(String, u64, Option<Gtid>)> = None;
-        for mut ev in batch {
-            if ev.event.header.type_code == types::GTID {
-                if let Ok(Event { header, body: EventBody::Gtid { seq_no, domain_id, .. } }) =
-                    Event::decode(&ev.bytes)
-                {
-                    let g = Gtid { domain_id, server_id: header.server_id, seq_no };
-                    sent = Some((ev.file.clone(), ev.end_pos(), Some(g)));
-                }
-            }
-            match &mut sent {
-                Some(s) => {
-                    if s.0 != ev.file {
-                        s.0 = ev.file.clone();
+        // How far this batch takes the replica (SHOW SLAVE HOSTS): its last event, its last GTID.
+        let sent_to = batch.last().map(|ev| format!("{}:{}", ev.file, ev.end_pos()));
+        let sent_gtid =
+            batch.iter().rev().find(|ev| ev.event.header.type_code == types::GTID).and_then(|ev| {
+                match Event::decode(&ev.bytes).ok()? {
+                    Event { header, body: EventBody::Gtid { seq_no, domain_id, .. } } => {
+                        Some(Gtid { domain_id, server_id: header.server_id, seq_no })
                     }
-                    s.1 = ev.end_pos();
+                    _ => None,
                 }
-                None => sent = Some((ev.file.clone(), ev.end_pos(), None)),
-            }
+            });
+        for mut ev in batch {
             if ev.file != current {
                 // Into the next file: a fake ROTATE naming it, as MariaDB sends at every switch
                 // (`mariadb-binlog -R` without --to-last-log stops there). It follows the previous
@@ -187,11 +183,11 @@ async fn stream(
             debug!(file = %ev.file, pos = ev.pos, kind = ev.event.header.type_code, "send event");
             wire::write_binlog_event(&mut c.conn, &ev.bytes).await?;
         }
-        if let Some((file, pos, gtid)) = sent {
+        if let Some(pos) = sent_to {
             if let Ok(mut r) = c.shared.replicas.lock() {
                 if let Some(h) = r.get_mut(&c.id) {
-                    h.sent_position = format!("{file}:{pos}");
-                    if let Some(g) = gtid {
+                    h.sent_position = pos;
+                    if let Some(g) = sent_gtid {
                         h.sent_gtid = g.to_string();
                     }
                 }

@@ -193,7 +193,6 @@ impl Conn {
             self.shared.set_process(self.id, "Sleep", "", None);
             self.conn.flush().await?;
             let payload = tokio::select! {
-                biased;
                 r = self.conn.read_command() => r,
                 _ = self.shutdown.recv() => return Ok(()),
                 _ = async { let _ = self.kill.wait_for(|k| *k).await; } => return Ok(()),

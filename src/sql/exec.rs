@@ -831,9 +831,8 @@ impl<'a> Exec<'a> {
                             None => eq,
                         });
                     }
-                    let mut matched = false;
+                    let mut found = vec![];
                     if !null_key {
-                        let mut found = vec![];
                         self.scan_rows(&def, cond.as_ref(), 0, |this, _, r| {
                             if let Some(c) = &cond {
                                 if eval(c, &r, &[], this)?.truth() != Some(true) {
@@ -843,24 +842,8 @@ impl<'a> Exec<'a> {
                             found.push(r);
                             Ok(true)
                         })?;
-                        for r in found {
-                            let mut row = l.clone();
-                            row.extend(r);
-                            let ok = match on {
-                                Some(c) => eval(c, &row, &[], self)?.truth() == Some(true),
-                                None => true,
-                            };
-                            if ok {
-                                matched = true;
-                                next.push(row);
-                            }
-                        }
                     }
-                    if !matched && *kind == JoinKind::Left {
-                        let mut row = l.clone();
-                        row.extend(std::iter::repeat_n(Value::Null, width));
-                        next.push(row);
-                    }
+                    self.join_step(l, found, on.as_ref(), *kind, width, &mut next)?;
                 }
                 acc = next;
                 continue;
@@ -869,24 +852,7 @@ impl<'a> Exec<'a> {
             let width = scope.tables[*idx].def.columns.len();
             let mut next = vec![];
             for l in &acc {
-                let mut matched = false;
-                for r in &right {
-                    let mut row = l.clone();
-                    row.extend(r.iter().cloned());
-                    let ok = match on {
-                        Some(c) => eval(c, &row, &[], self)?.truth() == Some(true),
-                        None => true,
-                    };
-                    if ok {
-                        matched = true;
-                        next.push(row);
-                    }
-                }
-                if !matched && *kind == JoinKind::Left {
-                    let mut row = l.clone();
-                    row.extend(std::iter::repeat_n(Value::Null, width));
-                    next.push(row);
-                }
+                self.join_step(l, right.iter().cloned(), on.as_ref(), *kind, width, &mut next)?;
             }
             acc = next;
         }
@@ -1370,6 +1336,38 @@ impl<'a> Exec<'a> {
         }
         self.warnings += 1;
         Ok(implicit_default(&t.columns[ci].ty))
+    }
+
+    /// One outer row `l` of a join against its candidate inner rows: every combination that passes
+    /// `on` goes to `next`; a LEFT join with none adds `l` padded with `width` NULLs.
+    fn join_step(
+        &mut self,
+        l: &[Value],
+        candidates: impl IntoIterator<Item = Vec<Value>>,
+        on: Option<&CExpr>,
+        kind: JoinKind,
+        width: usize,
+        next: &mut Vec<Vec<Value>>,
+    ) -> Result<()> {
+        let mut matched = false;
+        for r in candidates {
+            let mut row = l.to_vec();
+            row.extend(r);
+            let ok = match on {
+                Some(c) => eval(c, &row, &[], self)?.truth() == Some(true),
+                None => true,
+            };
+            if ok {
+                matched = true;
+                next.push(row);
+            }
+        }
+        if !matched && kind == JoinKind::Left {
+            let mut row = l.to_vec();
+            row.extend(std::iter::repeat_n(Value::Null, width));
+            next.push(row);
+        }
+        Ok(())
     }
 
     fn next_autoinc(&mut self, t: &TableDef) -> Result<u64> {
