@@ -97,8 +97,9 @@ fn sync_loop(weak: Weak<Shared>) {
         let res = shared.binlog.sync(&appended).and_then(|()| apply_up_to(&shared, seq, &pos));
         match res {
             Ok(()) => {
-                shared.syncer.done.send_modify(|d| d.seq = d.seq.max(seq));
+                // Globals first: a session woken by the watch must see its own GTID.
                 shared.publish_gtid_globals();
+                shared.syncer.done.send_modify(|d| d.seq = d.seq.max(seq));
             }
             Err(e) => {
                 tracing::error!(cause = %e, "binlog sync failed; commits are refused from now on");
