@@ -74,7 +74,6 @@ impl Server {
             engine,
             binlog,
             writer: Arc::new(tokio::sync::Mutex::new(())),
-            next_seq: AtomicU64::new(0),
             gtid_state: Mutex::new(report.gtid_state.clone()),
             applied_seq: Mutex::new(0),
             syncer: Default::default(),

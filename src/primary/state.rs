@@ -122,8 +122,6 @@ pub struct Shared {
     pub binlog: BinlogWriter,
     /// The single writer lock: held by a session from its first write until its transaction is logged.
     pub writer: Arc<tokio::sync::Mutex<()>>,
-    /// Sequence numbers for [`Engine::publish`] / [`Engine::apply`]; taken under the writer lock.
-    pub next_seq: AtomicU64,
     /// GTID state of the log as of the last append (kept under the writer lock).
     pub gtid_state: Mutex<GtidState>,
     /// Highest sequence number applied to the store, and a lock that serializes applies.
