@@ -155,6 +155,36 @@ impl Shared {
         }
     }
 
+    /// The status variables of `SHOW [GLOBAL] STATUS` (server-wide counters, MariaDB's names).
+    pub fn status_rows(&self) -> Vec<(String, Value)> {
+        let m = &crate::metrics::METRICS;
+        let int = |v: u64| Value::Int(v.min(i64::MAX as u64) as i64);
+        let uptime = int(self.started.elapsed().as_secs());
+        let (threads, running) = self
+            .processes
+            .lock()
+            .map(|p| (p.len(), p.values().filter(|p| p.command != "Sleep").count()))
+            .unwrap_or((0, 0));
+        let questions = int(self.questions.load(Ordering::Relaxed));
+        let slaves = self.replicas.lock().map(|r| r.len()).unwrap_or(0) as u64;
+        vec![
+            ("Uptime".into(), uptime.clone()),
+            ("Uptime_since_flush_status".into(), uptime),
+            ("Threads_connected".into(), int(threads as u64)),
+            ("Threads_running".into(), int(running as u64)),
+            ("Connections".into(), int(m.connections.get())),
+            ("Questions".into(), questions.clone()),
+            ("Queries".into(), questions),
+            ("Binlog_commits".into(), int(m.commits.get())),
+            ("Binlog_group_commits".into(), int(m.fsync_latency.count())),
+            ("Binlog_bytes_written".into(), int(m.binlog_bytes.get())),
+            ("Slaves_connected".into(), int(slaves)),
+            ("Rpl_transactions_applied".into(), int(m.replica_applied.get())),
+            ("Slave_received_bytes".into(), int(m.replica_received_bytes.get())),
+            ("Slave_reconnects".into(), int(m.replica_reconnects.get())),
+        ]
+    }
+
     /// Sets the global variables clients ask about at connect and replicas ask before a dump.
     pub fn publish_globals(&self) {
         let e = &self.engine;

@@ -354,6 +354,9 @@ impl Session {
     }
 }
 
+/// Produces the server's status variables (`SHOW [GLOBAL] STATUS`), name and value, at query time.
+pub type StatusSource = Arc<dyn Fn() -> Vec<(String, Value)> + Send + Sync>;
+
 /// A record stored in the same atomic batch as a transaction's rows (replication/binlog position).
 pub type MetaRecord = (String, Vec<u8>);
 
@@ -446,6 +449,13 @@ impl Engine {
     pub fn set_global_var(&self, name: &str, value: Value) {
         if let Ok(mut g) = self.inner.globals.write() {
             g.insert(name.to_ascii_lowercase(), value);
+        }
+    }
+
+    /// Registers where `SHOW [GLOBAL|SESSION] STATUS` reads its rows from (the server's counters).
+    pub fn set_status_source(&self, source: StatusSource) {
+        if let Ok(mut s) = self.inner.status.write() {
+            *s = Some(source);
         }
     }
 

@@ -119,6 +119,8 @@ pub struct EngineInner {
     pub(crate) apply_lock: Mutex<()>,
     /// Parsed statement templates.
     pub(crate) stmt_cache: super::parse::StmtCache,
+    /// Where SHOW STATUS reads the server's status variables from (set by the server).
+    pub(crate) status: RwLock<Option<super::api::StatusSource>>,
 }
 
 impl Drop for EngineInner {
@@ -141,6 +143,7 @@ impl EngineInner {
             globals: RwLock::new(BTreeMap::new()),
             apply_lock: Mutex::new(()),
             stmt_cache: super::parse::StmtCache::default(),
+            status: RwLock::new(None),
         }
     }
 
