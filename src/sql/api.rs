@@ -370,13 +370,17 @@ impl Engine {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<Engine> {
         let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
-        Ok(Engine { inner: Arc::new(crate::sql::EngineInner::new(db)) })
+        let inner = Arc::new(crate::sql::EngineInner::new(db));
+        crate::sql::EngineInner::start_flusher(&inner);
+        Ok(Engine { inner })
     }
 
     /// Opens a throw-away in-memory store (tests, benchmarks).
     pub fn open_temporary() -> Result<Engine> {
         let db = sled::Config::new().temporary(true).open()?;
-        Ok(Engine { inner: Arc::new(crate::sql::EngineInner::new(db)) })
+        let inner = Arc::new(crate::sql::EngineInner::new(db));
+        crate::sql::EngineInner::start_flusher(&inner);
+        Ok(Engine { inner })
     }
 
     /// Splits and parses SQL text (multi-statements, `/*! */` comments) into statements.

@@ -11,7 +11,8 @@
 //! once written to sled. Writing every commit to sled in its own batch costs far more than executing it
 //! (sled seals and writes its log buffer per batch), so visible transactions are flushed in groups: when
 //! enough have gathered ([`FLUSH_COMMITS`], [`FLUSH_BYTES`]), when the oldest has waited
-//! [`FLUSH_AGE`], at once for DDL, and at [`EngineInner::flush_pending`] (shutdown, purge).
+//! [`FLUSH_AGE`] (checked at each apply and by a background thread, so an idle store catches up), at
+//! once for DDL, and at [`EngineInner::flush_pending`] (shutdown, purge).
 //!
 //! Invariants: sled holds a prefix of the visible transactions in sequence order, each flush one atomic
 //! sled batch together with the latest meta records (the binlog or relay position the batch reaches), so
@@ -205,6 +206,29 @@ impl EngineInner {
             self.flush_locked()?;
         }
         Ok(())
+    }
+
+    /// Starts the thread that flushes applied transactions once the oldest has waited [`FLUSH_AGE`]
+    /// (so that an idle server's store catches up with its log). It ends with the engine.
+    pub fn start_flusher(inner: &Arc<EngineInner>) {
+        let weak = Arc::downgrade(inner);
+        let spawned = std::thread::Builder::new().name("store-flush".into()).spawn(move || loop {
+            std::thread::sleep(FLUSH_AGE / 2);
+            let Some(inner) = weak.upgrade() else { return };
+            let due = inner
+                .overlay
+                .read()
+                .map(|o| o.oldest_visible.is_some_and(|t| t.elapsed() >= FLUSH_AGE))
+                .unwrap_or(false);
+            if due {
+                if let Err(e) = inner.flush_pending() {
+                    tracing::warn!(cause = %e, "background store flush failed");
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(cause = %e, "no background store flusher; applies flush by themselves");
+        }
     }
 
     /// Writes every visible transaction and the pending meta records to sled now.
@@ -610,5 +634,19 @@ mod tests {
             db.get(meta_key("pos")).unwrap().as_deref(),
             Some((FLUSH_COMMITS + 3).to_string().as_bytes())
         );
+    }
+
+    #[test]
+    fn an_idle_store_catches_up_in_the_background() {
+        let inner = Arc::new(EngineInner::new(sled::Config::new().temporary(true).open().unwrap()));
+        EngineInner::start_flusher(&inner);
+        let seq = inner.publish(set(&[("Ridle", Some("v"))])).unwrap();
+        inner.apply(seq, &[("pos".into(), b"1".to_vec())]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while inner.db.get(meta_key("pos")).unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the background flush never came");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(inner.db.get(b"Ridle").unwrap().as_deref(), Some(&b"v"[..]));
     }
 }
