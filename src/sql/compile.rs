@@ -374,6 +374,89 @@ impl<'a> Compiler<'a> {
         Ok(CExpr::Col(self.scope.resolve(qual, name, self.clause)?))
     }
 
+    /// `e` as MariaDB prints an expression in messages (error 1690's `.. out of range in '..'`):
+    /// columns as `db`.`table`.`column`, operators spaced, parentheses only where precedence needs
+    /// them, function names in lower case; and its precedence.
+    fn render(&self, e: &Expr) -> (String, u8) {
+        const ADD: u8 = 12;
+        const MUL: u8 = 13;
+        const NEG: u8 = 16;
+        const HIGHEST: u8 = 20;
+        let paren = |(s, p): (String, u8), min: u8| if p < min { format!("({s})") } else { s };
+        let col = |qual: Option<&str>, name: &str| {
+            let i = self.scope.resolve(qual, name, self.clause).ok()?;
+            let (t, ci) = self.scope.column_at(i)?;
+            let c = &t.def.columns[ci].name;
+            Some(if t.def.db.is_empty() {
+                format!("`{}`.`{c}`", t.alias)
+            } else {
+                format!("`{}`.`{}`.`{c}`", t.def.db, t.alias)
+            })
+        };
+        match e {
+            Expr::Nested(x) | Expr::UnaryOp { op: ast::UnaryOperator::Plus, expr: x } => {
+                self.render(x)
+            }
+            Expr::Identifier(i) => {
+                (col(None, &i.value).unwrap_or_else(|| i.value.clone()), HIGHEST)
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let n = parts.len();
+                let text = col(Some(&parts[n - 2].value), &parts[n - 1].value);
+                (text.unwrap_or_else(|| e.to_string()), HIGHEST)
+            }
+            Expr::Value(v) => (
+                match &v.value {
+                    ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => {
+                        format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+                    }
+                    other => other.to_string(),
+                },
+                HIGHEST,
+            ),
+            Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => {
+                (format!("-{}", paren(self.render(expr), NEG)), NEG)
+            }
+            Expr::BinaryOp { left, op, right } => {
+                let (name, p) = match op {
+                    BinaryOperator::Plus => ("+", ADD),
+                    BinaryOperator::Minus => ("-", ADD),
+                    BinaryOperator::Multiply => ("*", MUL),
+                    BinaryOperator::Divide => ("/", MUL),
+                    BinaryOperator::Modulo => ("MOD", MUL),
+                    BinaryOperator::MyIntegerDivide | BinaryOperator::DuckIntegerDivide => {
+                        ("DIV", MUL)
+                    }
+                    _ => return (e.to_string(), HIGHEST),
+                };
+                let l = paren(self.render(left), p);
+                let r = paren(self.render(right), p + 1);
+                (format!("{l} {name} {r}"), p)
+            }
+            Expr::Function(f) => {
+                let name = func_name(f).to_ascii_lowercase();
+                let args = match func_args(f) {
+                    Ok((_, _, true)) => "*".to_string(),
+                    Ok((args, distinct, _)) => {
+                        let a: Vec<String> = args.iter().map(|a| self.render(a).0).collect();
+                        format!("{}{}", if distinct { "distinct " } else { "" }, a.join(","))
+                    }
+                    Err(_) => return (e.to_string(), HIGHEST),
+                };
+                (format!("{name}({args})"), HIGHEST)
+            }
+            Expr::Cast { expr, data_type, .. } => (
+                format!(
+                    "cast({} as {})",
+                    self.render(expr).0,
+                    data_type.to_string().to_ascii_lowercase()
+                ),
+                HIGHEST,
+            ),
+            _ => (e.to_string(), HIGHEST),
+        }
+    }
+
     fn b(&mut self, e: &Expr) -> Result<Box<CExpr>> {
         Ok(Box::new(self.compile(e)?))
     }
@@ -458,14 +541,15 @@ impl<'a> Compiler<'a> {
                 let r = self.compile(right)?;
                 let ci = self.ci_of(&l, &r);
                 let (l, r) = (Box::new(l), Box::new(r));
+                let arith = |op: ArithOp, l, r| CExpr::Arith(op, l, r, self.render(e).0.into());
                 match op {
-                    BinaryOperator::Plus => CExpr::Arith(ArithOp::Add, l, r),
-                    BinaryOperator::Minus => CExpr::Arith(ArithOp::Sub, l, r),
-                    BinaryOperator::Multiply => CExpr::Arith(ArithOp::Mul, l, r),
-                    BinaryOperator::Divide => CExpr::Arith(ArithOp::Div, l, r),
-                    BinaryOperator::Modulo => CExpr::Arith(ArithOp::Mod, l, r),
+                    BinaryOperator::Plus => arith(ArithOp::Add, l, r),
+                    BinaryOperator::Minus => arith(ArithOp::Sub, l, r),
+                    BinaryOperator::Multiply => arith(ArithOp::Mul, l, r),
+                    BinaryOperator::Divide => arith(ArithOp::Div, l, r),
+                    BinaryOperator::Modulo => arith(ArithOp::Mod, l, r),
                     BinaryOperator::MyIntegerDivide | BinaryOperator::DuckIntegerDivide => {
-                        CExpr::Arith(ArithOp::IntDiv, l, r)
+                        arith(ArithOp::IntDiv, l, r)
                     }
                     BinaryOperator::Eq => CExpr::Cmp(CmpOp::Eq, l, r, ci),
                     BinaryOperator::NotEq => CExpr::Cmp(CmpOp::Ne, l, r, ci),
@@ -901,7 +985,7 @@ pub fn type_of(e: &CExpr, scope: &Scope, aggs: Option<&[AggSpec]>) -> TypeInfo {
             aggs.and_then(|a| a.get(*i)).map(|s| s.ty.clone()).unwrap_or_else(|| TypeInfo::int(21))
         }
         CExpr::Neg(x) => type_of(x, scope, aggs),
-        CExpr::Arith(op, a, b) => {
+        CExpr::Arith(op, a, b, _) => {
             let (x, y) = (type_of(a, scope, aggs), type_of(b, scope, aggs));
             let is_f = |t: &TypeInfo| {
                 matches!(
@@ -1029,7 +1113,7 @@ pub fn const_value(e: &CExpr) -> Option<Value> {
             }
             _ => None,
         },
-        CExpr::Arith(op, a, b) => {
+        CExpr::Arith(op, a, b, _) => {
             let (a, b) = (const_value(a)?, const_value(b)?);
             if a.is_null() || b.is_null() {
                 return Some(Value::Null);

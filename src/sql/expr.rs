@@ -154,7 +154,7 @@ pub enum Func {
     Sysdate,
     /// ROW_COUNT
     RowCount,
-    /// FOUND_ROWS (refused in writes)
+    /// FOUND_ROWS (in a write, logged with the value in place of the call)
     FoundRows,
     /// HEX
     Hex,
@@ -465,8 +465,8 @@ pub enum CExpr {
     Neg(Box<CExpr>),
     /// NOT / !.
     Not(Box<CExpr>),
-    /// Arithmetic.
-    Arith(ArithOp, Box<CExpr>, Box<CExpr>),
+    /// Arithmetic, with its text as MariaDB prints it in error 1690.
+    Arith(ArithOp, Box<CExpr>, Box<CExpr>, Box<str>),
     /// Comparison with string collation flag.
     Cmp(CmpOp, Box<CExpr>, Box<CExpr>, bool),
     /// AND.
@@ -582,6 +582,8 @@ pub trait EvalEnv {
     fn subquery(&mut self, q: &Subquery, outer: Vec<Value>) -> Result<Vec<Vec<Value>>>;
     /// DATABASE(), USER(), VERSION(), CONNECTION_ID(), ROW_COUNT().
     fn info(&mut self, f: Func) -> Value;
+    /// FOUND_ROWS() (recording the use in a write, or refusing it where it cannot be logged).
+    fn found_rows(&mut self) -> Result<u64>;
 }
 
 fn int_result(v: i128) -> Result<Value> {
@@ -605,6 +607,17 @@ fn num_class(v: &Value) -> u8 {
         Value::Decimal(_) => 1,
         Value::Date(..) | Value::DateTime(_) => 0,
         _ => 2,
+    }
+}
+
+/// Error 1690 raised by an operation itself (its message not yet naming an expression) gets the
+/// operation's text appended as MariaDB words it: `BIGINT value is out of range in 'a + 1'`.
+fn out_of_range_in(e: Error, text: &str) -> Error {
+    let (code, state, msg) = e.to_mysql();
+    if code == 1690 && !msg.contains(" in '") {
+        Error::sql(1690, &state, format!("{msg} in '{text}'"))
+    } else {
+        e
     }
 }
 
@@ -785,7 +798,7 @@ pub fn eval(e: &CExpr, row: &[Value], aggs: &[Value], env: &mut dyn EvalEnv) -> 
             v => Value::Double(-v.as_f64()),
         },
         CExpr::Not(x) => bool_val(eval(x, row, aggs, env)?.truth().map(|b| !b)),
-        CExpr::Arith(op, a, b) => {
+        CExpr::Arith(op, a, b, text) => {
             let a = eval(a, row, aggs, env)?;
             if a.is_null() {
                 return Ok(Value::Null);
@@ -794,7 +807,7 @@ pub fn eval(e: &CExpr, row: &[Value], aggs: &[Value], env: &mut dyn EvalEnv) -> 
             if b.is_null() {
                 return Ok(Value::Null);
             }
-            arith(*op, &a, &b)?
+            arith(*op, &a, &b).map_err(|e| out_of_range_in(e, text))?
         }
         CExpr::Cmp(op, a, b, ci) => {
             let a = eval(a, row, aggs, env)?;
@@ -1101,16 +1114,15 @@ fn eval_func(
                 _ => Value::Bytes(fmt_datetime(us, Some(fsp)).split_off(11).into_bytes()),
             });
         }
-        Func::Sysdate | Func::Uuid | Func::FoundRows => {
+        Func::FoundRows => return Ok(Value::Int(env.found_rows()? as i64)),
+        Func::Sysdate | Func::Uuid => {
             env.nondeterministic(match f {
                 Func::Sysdate => "SYSDATE()",
-                Func::Uuid => "UUID()",
-                _ => "FOUND_ROWS()",
+                _ => "UUID()",
             })?;
             return Ok(match f {
                 Func::Sysdate => Value::DateTime(env.now_us() / 1_000_000 * 1_000_000),
-                Func::Uuid => Value::Bytes(uuid_v1_like().into_bytes()),
-                _ => Value::Int(0),
+                _ => Value::Bytes(uuid_v1_like().into_bytes()),
             });
         }
         Func::UnixTimestamp if args.is_empty() => {
