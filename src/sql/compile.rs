@@ -653,7 +653,10 @@ impl<'a> Compiler<'a> {
                 CExpr::Case(op, whens, els)
             }
             Expr::Cast { expr, data_type, .. } => {
-                CExpr::Cast(self.b(expr)?, cast_target(data_type)?)
+                let to = cast_target(data_type)?;
+                let x = self.compile(expr)?;
+                let x = if to == CastTo::Char { self.float_text(x) } else { x };
+                CExpr::Cast(Box::new(x), to)
             }
             Expr::Convert { expr, data_type: Some(dt), .. } => {
                 CExpr::Cast(self.b(expr)?, cast_target(dt)?)
@@ -885,9 +888,23 @@ impl<'a> Compiler<'a> {
         }
         let mut c = Vec::with_capacity(args.len());
         for a in args {
-            c.push(self.compile(a)?);
+            let a = self.compile(a)?;
+            c.push(if matches!(func, Func::Concat | Func::ConcatWs) {
+                self.float_text(a)
+            } else {
+                a
+            });
         }
         Ok(CExpr::Func(func, c))
+    }
+
+    /// `e` wrapped in [`Func::FloatText`] when it is a FLOAT value used as a string.
+    fn float_text(&self, e: CExpr) -> CExpr {
+        if self.type_of(&e).ct == ColumnType::Float {
+            CExpr::Func(Func::FloatText, vec![e])
+        } else {
+            e
+        }
     }
 
     /// Result type of a compiled expression (for metadata and collation decisions).
@@ -984,7 +1001,10 @@ pub fn type_of(e: &CExpr, scope: &Scope, aggs: Option<&[AggSpec]>) -> TypeInfo {
         CExpr::Agg(i) => {
             aggs.and_then(|a| a.get(*i)).map(|s| s.ty.clone()).unwrap_or_else(|| TypeInfo::int(21))
         }
-        CExpr::Neg(x) => type_of(x, scope, aggs),
+        CExpr::Neg(x) => match type_of(x, scope, aggs) {
+            t if t.ct == ColumnType::Float => TypeInfo::double(),
+            t => t,
+        },
         CExpr::Arith(op, a, b, _) => {
             let (x, y) = (type_of(a, scope, aggs), type_of(b, scope, aggs));
             let is_f = |t: &TypeInfo| {
@@ -999,7 +1019,12 @@ pub fn type_of(e: &CExpr, scope: &Scope, aggs: Option<&[AggSpec]>) -> TypeInfo {
             };
             let is_d = |t: &TypeInfo| t.ct == ColumnType::NewDecimal;
             if is_f(&x) || is_f(&y) {
-                TypeInfo::double()
+                // MariaDB's decimals of a double result: the larger of the operands' (strings and
+                // doubles have 31, "not fixed"), plus div_precision_increment for `/`.
+                let dec = |t: &TypeInfo| if is_f(t) && t.dec == 0 { 31 } else { t.dec };
+                let d = dec(&x).max(dec(&y));
+                let d = if *op == ArithOp::Div { d.saturating_add(4) } else { d };
+                TypeInfo { dec: d.min(31), ..TypeInfo::double() }
             } else if *op == ArithOp::IntDiv {
                 TypeInfo::int(21)
             } else if is_d(&x) || is_d(&y) || *op == ArithOp::Div {
@@ -1069,11 +1094,26 @@ fn func_type(f: Func, args: &[CExpr], scope: &Scope, aggs: Option<&[AggSpec]>) -
         CurDate | Date => {
             TypeInfo { ct: ColumnType::Date, len: 10, dec: 0, charset: 63, flags: 128 }
         }
-        Rand | Pow | Sqrt | Pi => TypeInfo::double(),
+        Rand | Pow | Sqrt => TypeInfo::double(),
+        Pi => TypeInfo { len: 8, dec: 6, ..TypeInfo::double() },
         Abs | Round | Truncate | Floor | Ceil | Mod => {
             let t = arg0();
             if matches!(t.ct, ColumnType::VarString | ColumnType::String | ColumnType::Blob) {
                 TypeInfo::double()
+            } else if matches!(t.ct, ColumnType::Double | ColumnType::Float) {
+                // Decimals of the double result as MariaDB sets them.
+                let dec = match f {
+                    Floor | Ceil => 0,
+                    Round | Truncate => match args.get(1) {
+                        None => 0,
+                        Some(a) => match const_value(a) {
+                            Some(v) if !v.is_null() => v.as_i128().clamp(0, 30) as u8,
+                            _ => 31,
+                        },
+                    },
+                    _ => t.dec,
+                };
+                TypeInfo { dec, ..TypeInfo::double() }
             } else {
                 t
             }

@@ -9,7 +9,7 @@
 use super::api::{ColumnType, Value};
 use super::catalog::SqlType;
 use super::decimal::Dec;
-use super::value::{compare, f32_canonical, fmt_datetime, make_datetime, parse_datetime_str};
+use super::value::{compare, fmt_datetime, make_datetime, parse_datetime_str};
 use crate::error::{Error, Result};
 use std::cmp::Ordering;
 
@@ -156,6 +156,9 @@ pub enum Func {
     RowCount,
     /// FOUND_ROWS (in a write, logged with the value in place of the call)
     FoundRows,
+    /// A FLOAT value as text (6 significant digits, as MariaDB converts a FLOAT column to a string);
+    /// not callable by name, compiled around FLOAT arguments of CAST(.. AS CHAR) and CONCAT.
+    FloatText,
     /// HEX
     Hex,
     /// MD5
@@ -1132,6 +1135,12 @@ fn eval_func(
             return Ok(env.info(f))
         }
         Func::Pi => return Ok(Value::Double(std::f64::consts::PI)),
+        Func::FloatText => {
+            return Ok(match eval(&args[0], row, aggs, env)? {
+                Value::Double(d) => Value::Bytes(super::value::fmt_float(d).into_bytes()),
+                v => v,
+            })
+        }
         _ => {}
     }
     let mut vals = Vec::with_capacity(args.len());
@@ -1523,9 +1532,10 @@ pub fn is_binary_type(t: &TypeInfo) -> bool {
     t.charset == 63 && matches!(t.ct, ColumnType::VarString | ColumnType::String | ColumnType::Blob)
 }
 
-/// Float storage canonicalisation used by FLOAT columns.
+/// A FLOAT column stores the nearest f32; it is read back (and computed with) as that f32's exact
+/// double value, as MariaDB does (`f * 2` of 3.1415926 gives 6.283185005187988).
 pub fn float_store(d: f64) -> f64 {
-    f32_canonical(d)
+    d as f32 as f64
 }
 
 #[cfg(test)]

@@ -34,12 +34,14 @@
 //! affected rows, insert ids and InnoDB's auto-increment reservation, multi-table UPDATE and DELETE (both
 //! forms; `UPDATE t1, t2 SET ..` is read as `t1 CROSS JOIN t2`), FOUND_ROWS() with SQL_CALC_FOUND_ROWS,
 //! `DESC t col` / SHOW COLUMNS .. LIKE/WHERE, error 1690 naming the expression as MariaDB prints it,
+//! FLOAT columns (the nearest f32, computed with as its exact double, printed with 6 significant digits
+//! by the column-driven text form of `wire::text_value`), double results with MariaDB's fixed decimals
+//! (PI() has 6, `/` adds 4; printed fixed by the same),
 //! ALTER TABLE MODIFY/CHANGE/RENAME COLUMN, CREATE TABLE .. SELECT, information_schema TABLES/COLUMNS/
 //! SCHEMATA.
 //!
 //! Not goals (yet): views, triggers, foreign keys (accepted and ignored), TIME/YEAR/ENUM types (ENUM is
-//! stored as VARCHAR), FLOAT columns printed with 6 significant digits as MariaDB does (ours print the
-//! shortest f32 digits), correlated subqueries through unqualified outer columns, DECIMAL
+//! stored as VARCHAR), correlated subqueries through unqualified outer columns, DECIMAL
 //! beyond 38 significant digits, time zone names (only `SYSTEM`=UTC and `+hh:mm`), utf8mb4_general_ci
 //! beyond simple case folding with PAD SPACE, MariaDB's own CHECKSUM TABLE numbers (ours are documented
 //! in `checksum`).
@@ -68,4 +70,4 @@ pub use api::*;
 pub use exec::{sql_mode_bits, sql_mode_from_bits, DEFAULT_SQL_MODE};
 pub use rng::MyRnd;
 pub use store::EngineInner;
-pub use value::fmt_double;
+pub use value::{fmt_double, fmt_double_fixed, fmt_float};
