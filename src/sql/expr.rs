@@ -1198,7 +1198,19 @@ fn eval_func(
         }
         Func::Length => Value::Int(vals[0].as_bytes().len() as i64),
         Func::CharLength => Value::Int(text(&vals[0]).chars().count() as i64),
-        Func::Upper => Value::Bytes(text(&vals[0]).to_uppercase().into_bytes()),
+        Func::Upper => {
+            // Character by character, as utf8mb4_general_ci maps case: a character whose upper case
+            // is more than one character (ß) stays as it is.
+            let mut out = String::new();
+            for c in text(&vals[0]).chars() {
+                let mut up = c.to_uppercase();
+                match (up.next(), up.next()) {
+                    (Some(u), None) => out.push(u),
+                    _ => out.push(c),
+                }
+            }
+            Value::Bytes(out.into_bytes())
+        }
         Func::Lower => Value::Bytes(text(&vals[0]).to_lowercase().into_bytes()),
         Func::Substring => {
             let s: Vec<char> = text(&vals[0]).chars().collect();
@@ -1283,8 +1295,12 @@ fn eval_func(
                 Value::Double(_) | Value::Bytes(_) => {
                     let x = vals[0].as_f64();
                     let m = 10f64.powi(places as i32);
-                    let r =
-                        if f == Func::Round { (x * m).round() / m } else { (x * m).trunc() / m };
+                    // MariaDB rounds doubles half to even (rint), decimals half away from zero.
+                    let r = if f == Func::Round {
+                        (x * m).round_ties_even() / m
+                    } else {
+                        (x * m).trunc() / m
+                    };
                     Value::Double(r)
                 }
                 v => {
