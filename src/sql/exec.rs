@@ -441,9 +441,20 @@ impl<'a> Exec<'a> {
         self.dml = matches!(st, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_));
         let out = match st {
             Statement::Query(q) => {
-                if let ast::SetExpr::Select(s) = &*q.body {
+                // SQL_CALC_FOUND_ROWS on the query's SELECT, or on the first SELECT of a UNION
+                // (then the count is the UNION's rows before its LIMIT).
+                let mut first = &*q.body;
+                while let ast::SetExpr::SetOperation { left, .. } = first {
+                    first = left;
+                }
+                if let ast::SetExpr::Select(s) = first {
                     if s.select_modifiers.as_ref().is_some_and(|m| m.sql_calc_found_rows) {
-                        self.calc_found = Some((&**s as *const ast::Select as usize, None));
+                        let addr = if std::ptr::eq(first, &*q.body) {
+                            &**s as *const ast::Select as usize
+                        } else {
+                            &*q.body as *const ast::SetExpr as usize
+                        };
+                        self.calc_found = Some((addr, None));
                     }
                 }
                 Outcome::Rows(self.query(q)?)
@@ -578,6 +589,10 @@ impl<'a> Exec<'a> {
                         }
                         Ordering::Equal
                     });
+                }
+                let addr = &*q.body as *const ast::SetExpr as usize;
+                if matches!(self.calc_found, Some((a, None)) if a == addr) {
+                    self.calc_found = Some((addr, Some(rs.rows.len() as u64)));
                 }
                 apply_limit(&mut rs.rows, limit, offset);
                 Ok(rs)
