@@ -31,8 +31,7 @@ impl Bench {
         for st in self.engine.parse(sql).expect("parse") {
             last = Some(self.engine.execute(&mut self.session, &st, &ctx).expect("execute"));
             for c in self.session.take_commits() {
-                self.seq += 1;
-                self.engine.publish(self.seq, &c);
+                self.seq = self.engine.publish(&c).unwrap();
                 self.engine
                     .apply(self.seq, &[("pos".to_string(), self.seq.to_be_bytes().to_vec())])
                     .expect("apply");
@@ -84,8 +83,7 @@ fn main() {
         for st in b.engine.parse(&sql).expect("parse") {
             b.engine.execute(&mut b.session, &st, &ctx).expect("execute");
             for cm in b.session.take_commits() {
-                b.seq += 1;
-                b.engine.publish(b.seq, &cm);
+                b.seq = b.engine.publish(&cm).unwrap();
             }
         }
         if i % 64 == 63 {

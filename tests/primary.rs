@@ -876,6 +876,20 @@ async fn admin_statements_status_events_flush_purge_hosts_processlist() {
     assert_eq!(sid, 1);
     assert_eq!(gbp, "0-1-7");
     assert_eq!(gcp, gbp);
+    // SHOW STATUS: the server's counters, filtered by LIKE (case-insensitive) and WHERE.
+    let status: Vec<(String, String)> = c.query("SHOW GLOBAL STATUS").await.unwrap();
+    let get = |rows: &[(String, String)], n: &str| {
+        rows.iter().find(|(k, _)| k == n).map(|(_, v)| v.parse::<u64>().unwrap())
+    };
+    assert_eq!(get(&status, "Binlog_commits"), Some(7), "{status:?}");
+    assert!(get(&status, "Threads_connected").unwrap() >= 1);
+    assert!(get(&status, "Questions").unwrap() >= 8);
+    let uptime: Vec<(String, String)> = c.query("SHOW STATUS LIKE 'upTIME%'").await.unwrap();
+    let names: Vec<&str> = uptime.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Uptime", "Uptime_since_flush_status"]);
+    let commits: Vec<(String, String)> =
+        c.query("SHOW SESSION STATUS WHERE Variable_name = 'Binlog_commits'").await.unwrap();
+    assert_eq!(commits, vec![("Binlog_commits".to_string(), "7".to_string())]);
     // SHOW MASTER STATUS == SHOW BINARY LOG STATUS, consistent with SHOW BINARY LOGS.
     for sql in ["SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"] {
         let row: Row = c.query_first(sql).await.unwrap().unwrap();

@@ -33,9 +33,8 @@ impl Node {
                     .unwrap_or_else(|e| panic!("{sql}: {e}")),
             );
             for c in self.session.take_commits() {
-                self.seq += 1;
                 self.logged.extend(c.statements.iter().cloned());
-                self.engine.publish(self.seq, &c);
+                self.seq = self.engine.publish(&c).unwrap();
                 self.engine
                     .apply(self.seq, &[("pos".into(), self.seq.to_be_bytes().to_vec())])
                     .unwrap();

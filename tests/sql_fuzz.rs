@@ -220,7 +220,7 @@ fn generated_statements_never_panic() {
         }
     }
     let mut r = Rng(0x9E37_79B9_7F4A_7C15);
-    let (mut ok, mut err, mut seq) = (0u64, 0u64, 0u64);
+    let (mut ok, mut err) = (0u64, 0u64);
     let ctx = ExecContext { now_us: 1_700_000_000_000_000, ..Default::default() };
     let total = 100_000;
     for n in 0..total {
@@ -255,8 +255,7 @@ fn generated_statements_never_panic() {
                         }
                     }
                     for c in session.take_commits() {
-                        seq += 1;
-                        engine.publish(seq, &c);
+                        let seq = engine.publish(&c).unwrap();
                         engine.apply(seq, &[]).unwrap();
                     }
                 }

@@ -53,8 +53,7 @@ impl Runner {
         for st in stmts {
             let r = self.engine.execute(session, &st, &ctx);
             for c in session.take_commits() {
-                self.seq += 1;
-                self.engine.publish(self.seq, &c);
+                self.seq = self.engine.publish(&c).unwrap();
                 self.engine.apply(self.seq, &[]).unwrap();
             }
             match r {

@@ -34,8 +34,7 @@ fn apply_all(e: &Engine, s: &mut Session, seq: &mut u64) -> Vec<PendingCommit> {
     }
     let commits = s.take_commits();
     for c in &commits {
-        *seq += 1;
-        e.publish(*seq, c);
+        *seq = e.publish(c).unwrap();
         e.apply(*seq, &[("gtid".into(), format!("0-1-{seq}").into_bytes())]).unwrap();
     }
     done.extend(commits);
@@ -180,18 +179,18 @@ fn published_commits_are_visible_to_writers_only_until_applied() {
     apply_all(&e, &mut w, &mut seq);
     exec(&e, &mut w, "INSERT INTO t VALUES (NULL)", &ctx).unwrap();
     let c = w.take_commits();
-    e.publish(10, &c[0]);
-    // A reader sees sled only; the next writer sees the published row (its id continues after it).
+    e.publish(&c[0]).unwrap();
+    // A reader sees applied commits only; the next writer sees the published row (its id continues after it).
     assert_eq!(count(&e, "SELECT COUNT(*) FROM p.t"), 0);
     let mut w2 = Session::new();
     exec(&e, &mut w2, "INSERT INTO p.t VALUES (NULL)", &ctx).unwrap();
     let c2 = w2.take_commits();
     assert_eq!(c2[0].statements[0].insert_id, Some(2));
-    e.publish(11, &c2[0]);
-    e.apply(11, &[("pos".into(), b"11".to_vec())]).unwrap();
+    let s2 = e.publish(&c2[0]).unwrap();
+    e.apply(s2, &[("pos".into(), b"11".to_vec())]).unwrap();
     assert_eq!(count(&e, "SELECT COUNT(*) FROM p.t"), 2);
     // Idempotent.
-    e.apply(11, &[]).unwrap();
+    e.apply(s2, &[]).unwrap();
     assert_eq!(count(&e, "SELECT COUNT(*) FROM p.t"), 2);
     assert_eq!(e.get_meta("pos").unwrap(), Some(b"11".to_vec()));
     e.put_meta(&[("x".into(), b"y".to_vec())]).unwrap();

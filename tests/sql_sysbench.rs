@@ -8,8 +8,7 @@ fn run(e: &Engine, s: &mut Session, sql: &str, seq: &mut u64) -> Outcome {
     for st in e.parse(sql).unwrap() {
         last = Some(e.execute(s, &st, &ctx).unwrap_or_else(|err| panic!("{sql}: {err}")));
         for c in s.take_commits() {
-            *seq += 1;
-            e.publish(*seq, &c);
+            *seq = e.publish(&c).unwrap();
             e.apply(*seq, &[]).unwrap();
         }
     }

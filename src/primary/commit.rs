@@ -26,7 +26,6 @@ use crate::log::{Appended, TxnEvents};
 use crate::primary::events::statement_events;
 use crate::primary::state::{AppliedPos, Shared};
 use crate::sql::PendingCommit;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::{watch, OwnedMutexGuard};
@@ -168,8 +167,7 @@ fn append_one(shared: &Shared, c: &PendingCommit, thread_id: u32, last: &mut Las
         crate::metrics::METRICS
             .binlog_bytes
             .add(appended.end_pos.saturating_sub(appended.start_pos));
-        let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst) + 1;
-        shared.engine.publish(seq, c);
+        let seq = shared.engine.publish(c)?;
         let gtid = {
             let mut state =
                 shared.gtid_state.lock().map_err(|_| Error::Abort("gtid state poisoned".into()))?;

@@ -74,7 +74,6 @@ impl Server {
             engine,
             binlog,
             writer: Arc::new(tokio::sync::Mutex::new(())),
-            next_seq: AtomicU64::new(0),
             gtid_state: Mutex::new(report.gtid_state.clone()),
             applied_seq: Mutex::new(0),
             syncer: Default::default(),
@@ -87,6 +86,10 @@ impl Server {
         };
         shared.publish_globals();
         let shared = Arc::new(shared);
+        let weak = Arc::downgrade(&shared);
+        shared.engine.set_status_source(Arc::new(move || {
+            weak.upgrade().map(|s| s.status_rows()).unwrap_or_default()
+        }));
         if shared.control.as_ref().is_some_and(|c| !c.read_only()) {
             // A replica configured writable: its own transactions continue after what it applied.
             shared.continue_binlog_after_applied()?;

@@ -122,8 +122,6 @@ pub struct Shared {
     pub binlog: BinlogWriter,
     /// The single writer lock: held by a session from its first write until its transaction is logged.
     pub writer: Arc<tokio::sync::Mutex<()>>,
-    /// Sequence numbers for [`Engine::publish`] / [`Engine::apply`]; taken under the writer lock.
-    pub next_seq: AtomicU64,
     /// GTID state of the log as of the last append (kept under the writer lock).
     pub gtid_state: Mutex<GtidState>,
     /// Highest sequence number applied to the store, and a lock that serializes applies.
@@ -155,6 +153,36 @@ impl Shared {
         if self.control.is_none() {
             self.engine.set_global_var("gtid_current_pos", Value::Bytes(state.into_bytes()));
         }
+    }
+
+    /// The status variables of `SHOW [GLOBAL] STATUS` (server-wide counters, MariaDB's names).
+    pub fn status_rows(&self) -> Vec<(String, Value)> {
+        let m = &crate::metrics::METRICS;
+        let int = |v: u64| Value::Int(v.min(i64::MAX as u64) as i64);
+        let uptime = int(self.started.elapsed().as_secs());
+        let (threads, running) = self
+            .processes
+            .lock()
+            .map(|p| (p.len(), p.values().filter(|p| p.command != "Sleep").count()))
+            .unwrap_or((0, 0));
+        let questions = int(self.questions.load(Ordering::Relaxed));
+        let slaves = self.replicas.lock().map(|r| r.len()).unwrap_or(0) as u64;
+        vec![
+            ("Uptime".into(), uptime.clone()),
+            ("Uptime_since_flush_status".into(), uptime),
+            ("Threads_connected".into(), int(threads as u64)),
+            ("Threads_running".into(), int(running as u64)),
+            ("Connections".into(), int(m.connections.get())),
+            ("Questions".into(), questions.clone()),
+            ("Queries".into(), questions),
+            ("Binlog_commits".into(), int(m.commits.get())),
+            ("Binlog_group_commits".into(), int(m.fsync_latency.count())),
+            ("Binlog_bytes_written".into(), int(m.binlog_bytes.get())),
+            ("Slaves_connected".into(), int(slaves)),
+            ("Rpl_transactions_applied".into(), int(m.replica_applied.get())),
+            ("Slave_received_bytes".into(), int(m.replica_received_bytes.get())),
+            ("Slave_reconnects".into(), int(m.replica_reconnects.get())),
+        ]
     }
 
     /// Sets the global variables clients ask about at connect and replicas ask before a dump.

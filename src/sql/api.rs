@@ -356,6 +356,9 @@ impl Session {
     }
 }
 
+/// Produces the server's status variables (`SHOW [GLOBAL] STATUS`), name and value, at query time.
+pub type StatusSource = Arc<dyn Fn() -> Vec<(String, Value)> + Send + Sync>;
+
 /// A record stored in the same atomic batch as a transaction's rows (replication/binlog position).
 pub type MetaRecord = (String, Vec<u8>);
 
@@ -397,36 +400,47 @@ impl Engine {
         super::session::execute(&self.inner, session, stmt, ctx)
     }
 
-    /// Makes a committed-but-unapplied transaction visible to subsequent writers, under sequence number
-    /// `seq` (strictly increasing; the binlog order). Must be called with the writer lock held.
-    pub fn publish(&self, seq: u64, commit: &PendingCommit) {
-        self.inner.publish(seq, commit.writes.clone());
+    /// Makes a committed-but-unapplied transaction visible to subsequent writers and returns its
+    /// sequence number (strictly increasing; the binlog order). Must be called with the writer lock
+    /// held, in log order.
+    pub fn publish(&self, commit: &PendingCommit) -> Result<u64> {
+        self.inner.publish(commit.writes.clone())
     }
 
-    /// Applies every published transaction with sequence number <= `seq`, in order, to sled in one
-    /// atomic batch together with `meta` (written under the reserved meta key space), then removes them
-    /// from the published queue. Idempotent: already-applied sequence numbers are skipped.
+    /// Applies every published transaction with sequence number <= `seq`: from now on every reader sees
+    /// it. The store writes applied transactions to sled behind the commits, several in one atomic
+    /// batch together with the latest `meta` (written under the reserved meta key space), so sled is
+    /// always at a consistent position (see `store`). Idempotent.
     pub fn apply(&self, seq: u64, meta: &[MetaRecord]) -> Result<()> {
         self.inner.apply(seq, meta)
     }
 
-    /// Applies one transaction directly (replica SQL thread, recovery), with `meta`, in one atomic batch.
+    /// Publishes and applies one transaction (replica SQL thread, recovery) with `meta`.
     pub fn apply_commit(&self, commit: &PendingCommit, meta: &[MetaRecord]) -> Result<()> {
-        self.inner.apply_sets(std::slice::from_ref(&commit.writes), meta)
+        let seq = self.inner.publish(commit.writes.clone())?;
+        self.inner.apply(seq, meta)
     }
 
-    /// Reads a meta record written by [`Engine::apply`] / [`Engine::apply_commit`] / [`Engine::put_meta`].
+    /// Reads a meta record written by [`Engine::apply`] / [`Engine::apply_commit`] / [`Engine::put_meta`]
+    /// (including one still waiting for its flush).
     pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.inner.db.get(super::store::meta_key(key))?.map(|v| v.to_vec()))
+        self.inner.get_meta(key)
     }
 
-    /// Writes meta records on their own (replica settings, positions outside a transaction).
+    /// Writes meta records (replica settings, positions outside a transaction) to sled now, after every
+    /// applied transaction.
     pub fn put_meta(&self, meta: &[MetaRecord]) -> Result<()> {
-        self.inner.apply_sets(&[], meta)
+        self.inner.put_meta(meta)
     }
 
-    /// Flushes sled to disk (clean shutdown).
+    /// Writes every applied transaction to sled now (before purging the logs that could replay it).
+    pub fn flush_applied(&self) -> Result<()> {
+        self.inner.flush_pending()
+    }
+
+    /// Writes every applied transaction to sled and flushes sled to disk (clean shutdown).
     pub fn flush(&self) -> Result<()> {
+        self.inner.flush_pending()?;
         self.inner.db.flush()?;
         Ok(())
     }
@@ -437,6 +451,13 @@ impl Engine {
     pub fn set_global_var(&self, name: &str, value: Value) {
         if let Ok(mut g) = self.inner.globals.write() {
             g.insert(name.to_ascii_lowercase(), value);
+        }
+    }
+
+    /// Registers where `SHOW [GLOBAL|SESSION] STATUS` reads its rows from (the server's counters).
+    pub fn set_status_source(&self, source: StatusSource) {
+        if let Ok(mut s) = self.inner.status.write() {
+            *s = Some(source);
         }
     }
 

@@ -944,6 +944,35 @@ fn shift_cols(t: &mut TableDef, from: usize, by: isize) {
     }
 }
 
+/// SHOW [GLOBAL|SESSION] STATUS [LIKE 'pat' | WHERE expr]: the server's counters, sorted by name.
+fn show_status(x: &mut Exec, text: &str) -> Result<Outcome> {
+    use sqlparser::{dialect::MySqlDialect, parser::Parser};
+    let filter = match Parser::parse_sql(&MySqlDialect {}, text) {
+        Ok(mut v) if v.len() == 1 => match v.pop() {
+            Some(Statement::ShowStatus { filter, .. }) => filter,
+            _ => None,
+        },
+        _ => {
+            return Err(Error::sql(
+                1064,
+                "42000",
+                "You have an error in your SQL syntax; check the SHOW STATUS filter",
+            ))
+        }
+    };
+    let source = x.view.inner.status.read().ok().and_then(|s| s.clone());
+    let mut all: Vec<(String, Value)> = source.map(|f| f()).unwrap_or_default();
+    all.sort_by_key(|a| a.0.to_ascii_lowercase());
+    let rows: Vec<Vec<Value>> = all
+        .iter()
+        .filter(|(n, _)| filter_like(&filter, n))
+        .map(|(n, v)| vec![t(n), v.clone()])
+        .collect();
+    let names = ["Variable_name", "Value"];
+    let rows = filter_where(x, &filter, &names, rows)?;
+    Ok(show_rows(&names, rows))
+}
+
 fn show_rows(names: &[&str], rows: Vec<Vec<Value>>) -> Outcome {
     let columns: Vec<ColumnInfo> =
         names.iter().map(|n| col_info(n, &TypeInfo::string(256))).collect();
@@ -2015,7 +2044,7 @@ pub fn run_text(x: &mut Exec, text: &str) -> Result<Outcome> {
             ]],
         )),
         ["SHOW", "STATUS", ..] | ["SHOW", "GLOBAL" | "SESSION", "STATUS", ..] => {
-            Ok(show_rows(&["Variable_name", "Value"], vec![]))
+            show_status(x, text)
         }
         ["SHOW", "GRANTS", ..] => {
             Ok(show_rows(&["Grants"], vec![vec![t("GRANT ALL PRIVILEGES ON *.* TO `root`@`%`")]]))

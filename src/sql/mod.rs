@@ -13,9 +13,10 @@
 //! 3. When a transaction ends (COMMIT, an autocommit write, DDL with its implicit commit),
 //!    [`Session::take_commits`] hands out the [`PendingCommit`]s in order.
 //! 4. The caller logs them, calls [`Engine::publish`] (visible to the next writer), fsyncs, then
-//!    [`Engine::apply`] writes them to sled in one atomic batch with a position record.
+//!    [`Engine::apply`] makes them visible to every reader; the store writes applied transactions to sled
+//!    behind the commits, in groups, each group in one atomic batch with a position record (`store`).
 //!
-//! Invariants: sled only ever holds applied (durable) transactions; a failed statement leaves nothing of
+//! Invariants: sled only ever holds applied (durable) transactions, a prefix of them in log order; a failed statement leaves nothing of
 //! itself in the session's write set; ROLLBACK leaves no trace.
 //!
 //! Determinism contract: a statement's result depends only on its text, the data, the session's

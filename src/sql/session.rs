@@ -1,8 +1,8 @@
 //! Transaction control and logging around one statement's execution.
 //!
-//! * Reads see the store plus the session's own transaction (read your own writes); sessions that hold
-//!   writes (and every Write/Ddl statement, run under the writer lock) also see the published-but-unapplied
-//!   commits.
+//! * Reads see the applied commits plus the session's own transaction (read your own writes); sessions
+//!   that hold writes (and every Write/Ddl statement, run under the writer lock) also see the
+//!   published-but-unapplied commits.
 //! * A Write runs into a fresh statement write set; on success the set is merged into the transaction and
 //!   the statement is recorded as a [`LoggedStatement`] with the context it consumed; on failure it is
 //!   dropped (statement atomicity). With autocommit on and no explicit transaction the transaction ends
@@ -17,7 +17,7 @@ use super::api::{
     WriteSet,
 };
 use super::exec::{Consumed, Exec};
-use super::store::{EngineInner, View};
+use super::store::{EngineInner, View, Visibility};
 use crate::error::{Error, Result};
 use std::sync::Arc;
 
@@ -70,8 +70,8 @@ fn run_in(
     ctx: &ExecContext,
     is_write: bool,
 ) -> Result<(Outcome, WriteSet, Consumed)> {
-    let published = if with_published { inner.published_snapshot() } else { vec![] };
-    let view = View { inner, published, txn, stmt: WriteSet::new() };
+    let vis = if with_published { Visibility::Published } else { Visibility::Applied };
+    let view = View { inner, vis, txn, stmt: WriteSet::new() };
     let mut x = Exec::new(view, s, ctx, is_write)?;
     let out = match &stmt.parsed {
         Some(p) => x.run(p, &stmt.text)?,

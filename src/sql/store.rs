@@ -1,30 +1,112 @@
-//! Storage views: sled plus layers of write sets, and applying write sets to sled.
+//! Storage views: sled plus layers of write sets, and writing committed write sets to sled behind the
+//! commits (flush-behind).
 //!
 //! A statement reads through a [`View`]: its own statement write set, then its transaction's write set,
-//! then (for writers only) the published-but-unapplied commits from newest to oldest, then sled. A key
-//! mapped to `None` in a layer is deleted there. Scans merge all layers in key order.
+//! then the [`Overlay`] of committed-but-unflushed transactions, then sled. A key mapped to `None` in a
+//! layer is deleted there. Scans merge all layers in key order.
 //!
-//! Invariants: sled holds only applied transactions; published write sets are applied in sequence order,
-//! each [`EngineInner::apply`] call in one atomic sled batch together with its meta records; the table
-//! definition cache only ever holds what sled holds (a generation counter prevents caching a definition
-//! read before a concurrent apply changed it).
+//! The overlay holds every published transaction until it is written to sled. Each one has a sequence
+//! number (the binlog order). A transaction is *published* once logged (writers, which run under the
+//! writer lock, see it), *visible* once applied (durable in the log: every reader sees it), and *flushed*
+//! once written to sled. Writing every commit to sled in its own batch costs far more than executing it
+//! (sled seals and writes its log buffer per batch), so visible transactions are flushed in groups: when
+//! enough have gathered ([`FLUSH_COMMITS`], [`FLUSH_BYTES`]), when the oldest has waited
+//! [`FLUSH_AGE`], at once for DDL, and at [`EngineInner::flush_pending`] (shutdown, purge).
+//!
+//! Invariants: sled holds a prefix of the visible transactions in sequence order, each flush one atomic
+//! sled batch together with the latest meta records (the binlog or relay position the batch reaches), so
+//! after a crash the store is at a consistent position and recovery replays the log from there; a
+//! transaction leaves the overlay only after sled holds it (readers never see a gap); the table definition
+//! cache only ever holds what sled holds (a generation counter prevents caching a definition read before
+//! a concurrent flush changed it); the catalog never waits in the overlay once visible (DDL flushes).
 
-use super::api::WriteSet;
+use super::api::{MetaRecord, WriteSet};
 use super::catalog::{self, TableDef, K_DROP, K_INDEX, K_META, K_ROW, K_TABLE};
 use crate::error::{Error, Result};
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Flush when this many visible transactions wait.
+pub const FLUSH_COMMITS: usize = 512;
+/// Flush when the visible transactions waiting hold this many bytes of keys and values.
+pub const FLUSH_BYTES: usize = 8 << 20;
+/// Flush when the oldest visible transaction has waited this long (checked at each apply).
+pub const FLUSH_AGE: Duration = Duration::from_millis(200);
+
+/// Which overlay versions a view sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Applied transactions only (readers).
+    Applied,
+    /// Every published transaction (writers, under the writer lock).
+    Published,
+}
+
+/// One key's versions in the overlay, oldest first: (sequence number, value or deletion).
+type Versions = Vec<(u64, Option<Vec<u8>>)>;
+
+/// Committed transactions not yet in sled, indexed by key.
+#[derive(Default)]
+pub struct Overlay {
+    /// Versions per key, oldest first: (sequence number, value or deletion).
+    keys: BTreeMap<Vec<u8>, Versions>,
+    /// The transactions in sequence order (what a flush writes).
+    commits: VecDeque<(u64, Arc<WriteSet>, usize)>,
+    /// Highest sequence number handed out.
+    last_seq: u64,
+    /// Highest applied (visible) sequence number.
+    visible: u64,
+    /// Meta records applied since the last flush (latest value per name).
+    meta: BTreeMap<String, Vec<u8>>,
+    /// Bytes of keys and values of the visible, unflushed transactions.
+    visible_bytes: usize,
+    /// Visible, unflushed transactions.
+    visible_count: usize,
+    /// When the oldest visible, unflushed transaction became visible.
+    oldest_visible: Option<Instant>,
+    /// A visible, unflushed transaction changes the catalog (or drops a table).
+    catalog: bool,
+}
+
+impl Overlay {
+    /// The version of `key` a view with `vis` sees, if the overlay has one.
+    fn get(&self, key: &[u8], vis: Visibility) -> Option<Option<&[u8]>> {
+        let versions = self.keys.get(key)?;
+        pick(versions, vis, self.visible)
+    }
+}
+
+fn pick(
+    versions: &[(u64, Option<Vec<u8>>)],
+    vis: Visibility,
+    visible: u64,
+) -> Option<Option<&[u8]>> {
+    match vis {
+        Visibility::Published => versions.last().map(|(_, v)| v.as_deref()),
+        Visibility::Applied => {
+            versions.iter().rev().find(|(s, _)| *s <= visible).map(|(_, v)| v.as_deref())
+        }
+    }
+}
+
+fn set_bytes(ws: &WriteSet) -> usize {
+    ws.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.len()) + 16).sum()
+}
+
+fn touches_catalog(ws: &WriteSet) -> bool {
+    ws.keys().any(|k| matches!(k.first(), Some(&K_TABLE) | Some(&K_DROP)))
+}
 
 /// Engine internals shared by all sessions.
 pub struct EngineInner {
     /// The store.
     pub db: sled::Db,
-    /// Published, not yet applied write sets in sequence order.
-    pub(crate) published: RwLock<Vec<(u64, Arc<WriteSet>)>>,
-    /// Highest applied sequence number.
-    pub(crate) applied_seq: Mutex<u64>,
+    /// Committed transactions not yet written to sled.
+    pub(crate) overlay: RwLock<Overlay>,
     /// Cache of table definitions as stored in sled, by table key.
     pub(crate) tables: RwLock<HashMap<Vec<u8>, Option<Arc<TableDef>>>>,
     /// Bumped on every apply that changes the catalog.
@@ -33,10 +115,20 @@ pub struct EngineInner {
     pub(crate) autoinc: Mutex<HashMap<u64, u64>>,
     /// Server-level variables published with `Engine::set_global_var`.
     pub(crate) globals: RwLock<BTreeMap<String, super::api::Value>>,
-    /// Serializes apply calls.
+    /// Serializes applies and flushes.
     pub(crate) apply_lock: Mutex<()>,
     /// Parsed statement templates.
     pub(crate) stmt_cache: super::parse::StmtCache,
+    /// Where SHOW STATUS reads the server's status variables from (set by the server).
+    pub(crate) status: RwLock<Option<super::api::StatusSource>>,
+}
+
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush_pending() {
+            tracing::warn!(cause = %e, "could not write the last commits to the store at close");
+        }
+    }
 }
 
 impl EngineInner {
@@ -44,30 +136,140 @@ impl EngineInner {
     pub fn new(db: sled::Db) -> EngineInner {
         EngineInner {
             db,
-            published: RwLock::new(Vec::new()),
-            applied_seq: Mutex::new(0),
+            overlay: RwLock::new(Overlay::default()),
             tables: RwLock::new(HashMap::new()),
             catalog_gen: AtomicU64::new(0),
             autoinc: Mutex::new(HashMap::new()),
             globals: RwLock::new(BTreeMap::new()),
             apply_lock: Mutex::new(()),
             stmt_cache: super::parse::StmtCache::default(),
+            status: RwLock::new(None),
         }
     }
 
-    /// Snapshot of the published write sets, oldest first.
-    pub fn published_snapshot(&self) -> Vec<Arc<WriteSet>> {
-        self.published
-            .read()
-            .map(|p| p.iter().map(|(_, w)| w.clone()).collect())
-            .unwrap_or_default()
+    fn overlay_read(&self) -> Result<std::sync::RwLockReadGuard<'_, Overlay>> {
+        self.overlay.read().map_err(|_| Error::Abort("overlay lock poisoned".into()))
     }
 
-    /// Queues a write set under `seq`.
-    pub fn publish(&self, seq: u64, ws: Arc<WriteSet>) {
-        if let Ok(mut p) = self.published.write() {
-            p.push((seq, ws));
+    fn overlay_write(&self) -> Result<std::sync::RwLockWriteGuard<'_, Overlay>> {
+        self.overlay.write().map_err(|_| Error::Abort("overlay lock poisoned".into()))
+    }
+
+    /// Queues a write set as the next transaction (visible to writers); returns its sequence number.
+    pub fn publish(&self, ws: Arc<WriteSet>) -> Result<u64> {
+        let mut o = self.overlay_write()?;
+        o.last_seq += 1;
+        let seq = o.last_seq;
+        for (k, v) in ws.iter() {
+            o.keys.entry(k.clone()).or_default().push((seq, v.clone()));
         }
+        let bytes = set_bytes(&ws);
+        o.commits.push_back((seq, ws, bytes));
+        Ok(seq)
+    }
+
+    /// Makes every published transaction up to `seq` visible to readers and records `meta` for the
+    /// flush that writes them; flushes when the thresholds of the module docs say so.
+    pub fn apply(&self, seq: u64, meta: &[MetaRecord]) -> Result<()> {
+        let _g = self.apply_lock.lock().map_err(|_| Error::Abort("apply lock poisoned".into()))?;
+        let flush = {
+            let mut o = self.overlay_write()?;
+            let seq = seq.min(o.last_seq);
+            if seq > o.visible {
+                let old = o.visible;
+                let (mut n, mut bytes, mut catalog) = (0, 0, false);
+                for (s, ws, b) in o.commits.iter() {
+                    if *s > old && *s <= seq {
+                        n += 1;
+                        bytes += b;
+                        catalog |= touches_catalog(ws);
+                    }
+                }
+                o.visible = seq;
+                o.visible_count += n;
+                o.visible_bytes += bytes;
+                o.catalog |= catalog;
+                if o.oldest_visible.is_none() && n > 0 {
+                    o.oldest_visible = Some(Instant::now());
+                }
+            }
+            for (name, v) in meta {
+                o.meta.insert(name.clone(), v.clone());
+            }
+            o.catalog
+                || o.visible_count >= FLUSH_COMMITS
+                || o.visible_bytes >= FLUSH_BYTES
+                || o.oldest_visible.is_some_and(|t| t.elapsed() >= FLUSH_AGE)
+        };
+        if flush {
+            self.flush_locked()?;
+        }
+        Ok(())
+    }
+
+    /// Writes every visible transaction and the pending meta records to sled now.
+    pub fn flush_pending(&self) -> Result<()> {
+        let _g = self.apply_lock.lock().map_err(|_| Error::Abort("apply lock poisoned".into()))?;
+        self.flush_locked()
+    }
+
+    /// Records `meta` and writes it, with every visible transaction, to sled now.
+    pub fn put_meta(&self, meta: &[MetaRecord]) -> Result<()> {
+        let _g = self.apply_lock.lock().map_err(|_| Error::Abort("apply lock poisoned".into()))?;
+        {
+            let mut o = self.overlay_write()?;
+            for (name, v) in meta {
+                o.meta.insert(name.clone(), v.clone());
+            }
+        }
+        self.flush_locked()
+    }
+
+    /// A meta record: the value waiting for the next flush, else sled's.
+    pub fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(v) = self.overlay_read()?.meta.get(name) {
+            return Ok(Some(v.clone()));
+        }
+        Ok(self.db.get(meta_key(name))?.map(|v| v.to_vec()))
+    }
+
+    /// The flush itself; the caller holds `apply_lock`.
+    fn flush_locked(&self) -> Result<()> {
+        let (sets, meta, upto) = {
+            let o = self.overlay_read()?;
+            if o.visible_count == 0 && o.meta.is_empty() {
+                return Ok(());
+            }
+            let sets: Vec<Arc<WriteSet>> = o
+                .commits
+                .iter()
+                .take_while(|(s, _, _)| *s <= o.visible)
+                .map(|(_, w, _)| w.clone())
+                .collect();
+            let meta: Vec<MetaRecord> =
+                o.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            (sets, meta, o.visible)
+        };
+        self.apply_sets(&sets, &meta)?;
+        let mut o = self.overlay_write()?;
+        while o.commits.front().is_some_and(|(s, _, _)| *s <= upto) {
+            let Some((_, ws, _)) = o.commits.pop_front() else { break };
+            for k in ws.keys() {
+                if let Some(versions) = o.keys.get_mut(k) {
+                    versions.retain(|(s, _)| *s > upto);
+                    if versions.is_empty() {
+                        o.keys.remove(k);
+                    }
+                }
+            }
+        }
+        // Meta applied after our snapshot cannot exist: applies hold apply_lock, as we do.
+        o.meta.clear();
+        o.visible_count = 0;
+        o.visible_bytes = 0;
+        o.oldest_visible = None;
+        o.catalog = false;
+        Ok(())
     }
 
     /// A table definition as sled holds it (cached).
@@ -88,12 +290,8 @@ impl EngineInner {
         Ok(def)
     }
 
-    /// Applies write sets in order plus meta records in one atomic batch.
-    pub fn apply_sets(
-        &self,
-        sets: &[Arc<WriteSet>],
-        meta: &[super::api::MetaRecord],
-    ) -> Result<()> {
+    /// Writes write sets in order plus meta records to sled in one atomic batch.
+    pub fn apply_sets(&self, sets: &[Arc<WriteSet>], meta: &[MetaRecord]) -> Result<()> {
         let mut merged: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
         let mut drops = Vec::new();
         let mut catalog_changed = false;
@@ -146,29 +344,6 @@ impl EngineInner {
         }
         Ok(())
     }
-
-    /// Applies published write sets up to `seq`.
-    pub fn apply(&self, seq: u64, meta: &[super::api::MetaRecord]) -> Result<()> {
-        let _g = self.apply_lock.lock().map_err(|_| Error::Abort("apply lock poisoned".into()))?;
-        let sets: Vec<(u64, Arc<WriteSet>)> = {
-            let p = self
-                .published
-                .read()
-                .map_err(|_| Error::Abort("published lock poisoned".into()))?;
-            p.iter().filter(|(s, _)| *s <= seq).cloned().collect()
-        };
-        let applied = *self.applied_seq.lock().map_err(|_| Error::Abort("poisoned".into()))?;
-        let todo: Vec<Arc<WriteSet>> =
-            sets.iter().filter(|(s, _)| *s > applied).map(|(_, w)| w.clone()).collect();
-        self.apply_sets(&todo, meta)?;
-        if let Ok(mut a) = self.applied_seq.lock() {
-            *a = (*a).max(seq);
-        }
-        if let Ok(mut p) = self.published.write() {
-            p.retain(|(s, _)| *s > seq);
-        }
-        Ok(())
-    }
 }
 
 /// Key of a meta record.
@@ -182,8 +357,8 @@ pub fn meta_key(name: &str) -> Vec<u8> {
 pub struct View<'a> {
     /// The engine.
     pub inner: &'a EngineInner,
-    /// Published layers, oldest first (empty for readers).
-    pub published: Vec<Arc<WriteSet>>,
+    /// Which committed-but-unflushed transactions this view sees.
+    pub vis: Visibility,
     /// The transaction's write set.
     pub txn: Option<&'a WriteSet>,
     /// The statement's own writes.
@@ -191,35 +366,34 @@ pub struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    fn layered(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+    /// The statement's or the transaction's own version of `key`.
+    fn own(&self, key: &[u8]) -> Option<Option<&[u8]>> {
         if let Some(v) = self.stmt.get(key) {
             return Some(v.as_deref());
         }
-        if let Some(v) = self.txn.and_then(|t| t.get(key)) {
-            return Some(v.as_deref());
-        }
-        for ws in self.published.iter().rev() {
-            if let Some(v) = ws.get(key) {
-                return Some(v.as_deref());
-            }
-        }
-        None
+        self.txn.and_then(|t| t.get(key)).map(|v| v.as_deref())
     }
 
     /// Reads a key.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.layered(key) {
-            Some(v) => Ok(v.map(|b| b.to_vec())),
-            None => Ok(self.inner.db.get(key)?.map(|v| v.to_vec())),
+        if let Some(v) = self.own(key) {
+            return Ok(v.map(|b| b.to_vec()));
         }
+        if let Some(v) = self.inner.overlay_read()?.get(key, self.vis) {
+            return Ok(v.map(|b| b.to_vec()));
+        }
+        Ok(self.inner.db.get(key)?.map(|v| v.to_vec()))
     }
 
     /// True if the key exists.
     pub fn exists(&self, key: &[u8]) -> Result<bool> {
-        match self.layered(key) {
-            Some(v) => Ok(v.is_some()),
-            None => Ok(self.inner.db.contains_key(key)?),
+        if let Some(v) = self.own(key) {
+            return Ok(v.is_some());
         }
+        if let Some(v) = self.inner.overlay_read()?.get(key, self.vis) {
+            return Ok(v.is_some());
+        }
+        Ok(self.inner.db.contains_key(key)?)
     }
 
     /// Writes a key in the statement's write set.
@@ -235,11 +409,13 @@ impl<'a> View<'a> {
     /// A table definition through all layers.
     pub fn table(&self, db: &str, name: &str) -> Result<Option<Arc<TableDef>>> {
         let key = catalog::table_key(db, name);
-        match self.layered(&key) {
-            Some(Some(b)) => Ok(Some(Arc::new(catalog::decode_def(b)?))),
-            Some(None) => Ok(None),
-            None => self.inner.sled_table(&key),
+        if let Some(v) = self.own(&key) {
+            return v.map(|b| catalog::decode_def(b).map(Arc::new)).transpose();
         }
+        if let Some(v) = self.inner.overlay_read()?.get(&key, self.vis) {
+            return v.map(|b| catalog::decode_def(b).map(Arc::new)).transpose();
+        }
+        self.inner.sled_table(&key)
     }
 
     /// Scans `[start, end)` (end `None`: to the end of the prefix `start`), merging all layers, calling
@@ -256,16 +432,26 @@ impl<'a> View<'a> {
             Some(e) => Bound::Excluded(e),
             None => Bound::Unbounded,
         };
-        // Overlay entries in range: older layers first, newer ones overwrite.
-        let mut over: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
-        let layers =
-            self.published.iter().map(|w| &**w).chain(self.txn).chain(std::iter::once(&self.stmt));
-        for ws in layers {
+        // Layered entries in range: the committed overlay first (copied: its lock is not held while
+        // `f` runs), then the transaction's and the statement's own writes overwrite.
+        let mut over: BTreeMap<Cow<'_, [u8]>, Option<Cow<'_, [u8]>>> = BTreeMap::new();
+        {
+            let o = self.inner.overlay_read()?;
+            for (k, versions) in o.keys.range::<[u8], _>((Bound::Included(start), upper)) {
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                if let Some(v) = pick(versions, self.vis, o.visible) {
+                    over.insert(Cow::Owned(k.clone()), v.map(|v| Cow::Owned(v.to_vec())));
+                }
+            }
+        }
+        for ws in self.txn.into_iter().chain(std::iter::once(&self.stmt)) {
             for (k, v) in ws.range::<[u8], _>((Bound::Included(start), upper)) {
                 if !k.starts_with(prefix) {
                     break;
                 }
-                over.insert(k.as_slice(), v.as_deref());
+                over.insert(Cow::Borrowed(k.as_slice()), v.as_deref().map(Cow::Borrowed));
             }
         }
         let mut sled_it = match end {
@@ -280,17 +466,17 @@ impl<'a> View<'a> {
                 (None, Some(_)) => true,
                 (Some(_), None) => false,
                 (Some((sk, _)), Some((ok, _))) => {
-                    if **ok == sk[..] {
+                    if ok.as_ref() == &sk[..] {
                         cur = next_sled(&mut sled_it, &in_range)?;
                         true
                     } else {
-                        *ok < &sk[..]
+                        ok.as_ref() < &sk[..]
                     }
                 }
             };
             if take_over {
                 if let Some((k, Some(v))) = over_it.next() {
-                    if !f(k, v)? {
+                    if !f(&k, &v)? {
                         return Ok(());
                     }
                 }
@@ -336,9 +522,10 @@ mod tests {
         p.insert(b"Ra3".to_vec(), None);
         let mut txn = WriteSet::new();
         txn.insert(b"Ra4".to_vec(), Some(b"t4".to_vec()));
+        inner.publish(Arc::new(p)).unwrap();
         let mut v = View {
             inner: &inner,
-            published: vec![Arc::new(p)],
+            vis: Visibility::Published,
             txn: Some(&txn),
             stmt: WriteSet::new(),
         };
@@ -354,5 +541,74 @@ mod tests {
             .map(|(k, v)| format!("{}={}", String::from_utf8_lossy(k), String::from_utf8_lossy(v)))
             .collect();
         assert_eq!(keys, vec!["Ra1=x1", "Ra2=p2", "Ra4=t4"]);
+    }
+
+    fn set(kvs: &[(&str, Option<&str>)]) -> Arc<WriteSet> {
+        Arc::new(
+            kvs.iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
+                .collect(),
+        )
+    }
+
+    fn read(inner: &EngineInner, vis: Visibility, key: &str) -> Option<String> {
+        let v = View { inner, vis, txn: None, stmt: WriteSet::new() };
+        v.get(key.as_bytes()).unwrap().map(|b| String::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn readers_see_applied_writers_see_published_and_flush_moves_to_sled() {
+        let inner = EngineInner::new(sled::Config::new().temporary(true).open().unwrap());
+        inner.db.insert(b"Rk", b"old".to_vec()).unwrap();
+        let s1 = inner.publish(set(&[("Rk", Some("v1")), ("Rn", Some("n1"))])).unwrap();
+        let s2 = inner.publish(set(&[("Rk", None)])).unwrap();
+        assert_eq!((s1, s2), (1, 2));
+        assert_eq!(read(&inner, Visibility::Applied, "Rk").as_deref(), Some("old"));
+        assert_eq!(read(&inner, Visibility::Published, "Rk"), None);
+        inner.apply(s1, &[("pos".into(), b"1".to_vec())]).unwrap();
+        assert_eq!(read(&inner, Visibility::Applied, "Rk").as_deref(), Some("v1"));
+        assert_eq!(read(&inner, Visibility::Applied, "Rn").as_deref(), Some("n1"));
+        // Not flushed yet: sled still has the old value, the meta record waits with the rows.
+        assert_eq!(inner.db.get(b"Rk").unwrap().as_deref(), Some(&b"old"[..]));
+        assert_eq!(inner.get_meta("pos").unwrap().as_deref(), Some(&b"1"[..]));
+        assert!(inner.db.get(meta_key("pos")).unwrap().is_none());
+        inner.flush_pending().unwrap();
+        // Transaction 1 is in sled with its position; transaction 2 (published only) is not.
+        assert_eq!(inner.db.get(b"Rk").unwrap().as_deref(), Some(&b"v1"[..]));
+        assert_eq!(inner.db.get(meta_key("pos")).unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(read(&inner, Visibility::Published, "Rk"), None);
+        assert_eq!(read(&inner, Visibility::Applied, "Rk").as_deref(), Some("v1"));
+        inner.apply(s2, &[("pos".into(), b"2".to_vec())]).unwrap();
+        assert_eq!(read(&inner, Visibility::Applied, "Rk"), None);
+        inner.flush_pending().unwrap();
+        assert!(inner.db.get(b"Rk").unwrap().is_none());
+        assert!(inner.overlay.read().unwrap().keys.is_empty());
+        assert_eq!(inner.get_meta("pos").unwrap().as_deref(), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn flushes_by_count_and_at_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let inner = EngineInner::new(sled::Config::new().path(dir.path()).open().unwrap());
+            for i in 0..FLUSH_COMMITS + 3 {
+                let k = format!("R{i:05}");
+                let seq = inner.publish(set(&[(&k, Some("x"))])).unwrap();
+                inner.apply(seq, &[("pos".into(), seq.to_string().into_bytes())]).unwrap();
+            }
+            // The count threshold flushed the first FLUSH_COMMITS; three wait in the overlay.
+            assert_eq!(inner.overlay.read().unwrap().commits.len(), 3);
+            assert_eq!(
+                inner.db.get(meta_key("pos")).unwrap().as_deref(),
+                Some(FLUSH_COMMITS.to_string().as_bytes())
+            );
+        }
+        // Dropping the engine flushed the rest.
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        assert_eq!(db.scan_prefix(b"R").count(), FLUSH_COMMITS + 3);
+        assert_eq!(
+            db.get(meta_key("pos")).unwrap().as_deref(),
+            Some((FLUSH_COMMITS + 3).to_string().as_bytes())
+        );
     }
 }

@@ -162,8 +162,7 @@ impl Repld {
         for st in stmts {
             let r = self.engine.execute(&mut self.session, &st, &Self::ctx());
             for c in self.session.take_commits() {
-                self.seq += 1;
-                self.engine.publish(self.seq, &c);
+                self.seq = self.engine.publish(&c).unwrap();
                 self.engine.apply(self.seq, &[]).unwrap();
                 self.commits.push(c);
             }
