@@ -64,7 +64,8 @@ impl Runner {
                     for row in rs.rows {
                         let line = row
                             .iter()
-                            .map(|v| match v.to_text() {
+                            .zip(&rs.columns)
+                            .map(|(v, c)| match repld::wire::text_value(v, c) {
                                 None => "NULL".to_string(),
                                 Some(b) => String::from_utf8_lossy(&b).into_owned(),
                             })

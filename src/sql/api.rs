@@ -285,6 +285,8 @@ pub struct Session {
     pub charset: (u16, u16, u16),
     /// ROW_COUNT() of the previous statement.
     pub row_count: i64,
+    /// FOUND_ROWS(): rows the last result set had (before LIMIT with SQL_CALC_FOUND_ROWS).
+    pub found_rows: u64,
 }
 
 /// Engine-private state of an open transaction (defined by the engine implementation).

@@ -374,6 +374,89 @@ impl<'a> Compiler<'a> {
         Ok(CExpr::Col(self.scope.resolve(qual, name, self.clause)?))
     }
 
+    /// `e` as MariaDB prints an expression in messages (error 1690's `.. out of range in '..'`):
+    /// columns as `db`.`table`.`column`, operators spaced, parentheses only where precedence needs
+    /// them, function names in lower case; and its precedence.
+    fn render(&self, e: &Expr) -> (String, u8) {
+        const ADD: u8 = 12;
+        const MUL: u8 = 13;
+        const NEG: u8 = 16;
+        const HIGHEST: u8 = 20;
+        let paren = |(s, p): (String, u8), min: u8| if p < min { format!("({s})") } else { s };
+        let col = |qual: Option<&str>, name: &str| {
+            let i = self.scope.resolve(qual, name, self.clause).ok()?;
+            let (t, ci) = self.scope.column_at(i)?;
+            let c = &t.def.columns[ci].name;
+            Some(if t.def.db.is_empty() {
+                format!("`{}`.`{c}`", t.alias)
+            } else {
+                format!("`{}`.`{}`.`{c}`", t.def.db, t.alias)
+            })
+        };
+        match e {
+            Expr::Nested(x) | Expr::UnaryOp { op: ast::UnaryOperator::Plus, expr: x } => {
+                self.render(x)
+            }
+            Expr::Identifier(i) => {
+                (col(None, &i.value).unwrap_or_else(|| i.value.clone()), HIGHEST)
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let n = parts.len();
+                let text = col(Some(&parts[n - 2].value), &parts[n - 1].value);
+                (text.unwrap_or_else(|| e.to_string()), HIGHEST)
+            }
+            Expr::Value(v) => (
+                match &v.value {
+                    ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => {
+                        format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+                    }
+                    other => other.to_string(),
+                },
+                HIGHEST,
+            ),
+            Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => {
+                (format!("-{}", paren(self.render(expr), NEG)), NEG)
+            }
+            Expr::BinaryOp { left, op, right } => {
+                let (name, p) = match op {
+                    BinaryOperator::Plus => ("+", ADD),
+                    BinaryOperator::Minus => ("-", ADD),
+                    BinaryOperator::Multiply => ("*", MUL),
+                    BinaryOperator::Divide => ("/", MUL),
+                    BinaryOperator::Modulo => ("MOD", MUL),
+                    BinaryOperator::MyIntegerDivide | BinaryOperator::DuckIntegerDivide => {
+                        ("DIV", MUL)
+                    }
+                    _ => return (e.to_string(), HIGHEST),
+                };
+                let l = paren(self.render(left), p);
+                let r = paren(self.render(right), p + 1);
+                (format!("{l} {name} {r}"), p)
+            }
+            Expr::Function(f) => {
+                let name = func_name(f).to_ascii_lowercase();
+                let args = match func_args(f) {
+                    Ok((_, _, true)) => "*".to_string(),
+                    Ok((args, distinct, _)) => {
+                        let a: Vec<String> = args.iter().map(|a| self.render(a).0).collect();
+                        format!("{}{}", if distinct { "distinct " } else { "" }, a.join(","))
+                    }
+                    Err(_) => return (e.to_string(), HIGHEST),
+                };
+                (format!("{name}({args})"), HIGHEST)
+            }
+            Expr::Cast { expr, data_type, .. } => (
+                format!(
+                    "cast({} as {})",
+                    self.render(expr).0,
+                    data_type.to_string().to_ascii_lowercase()
+                ),
+                HIGHEST,
+            ),
+            _ => (e.to_string(), HIGHEST),
+        }
+    }
+
     fn b(&mut self, e: &Expr) -> Result<Box<CExpr>> {
         Ok(Box::new(self.compile(e)?))
     }
@@ -458,14 +541,15 @@ impl<'a> Compiler<'a> {
                 let r = self.compile(right)?;
                 let ci = self.ci_of(&l, &r);
                 let (l, r) = (Box::new(l), Box::new(r));
+                let arith = |op: ArithOp, l, r| CExpr::Arith(op, l, r, self.render(e).0.into());
                 match op {
-                    BinaryOperator::Plus => CExpr::Arith(ArithOp::Add, l, r),
-                    BinaryOperator::Minus => CExpr::Arith(ArithOp::Sub, l, r),
-                    BinaryOperator::Multiply => CExpr::Arith(ArithOp::Mul, l, r),
-                    BinaryOperator::Divide => CExpr::Arith(ArithOp::Div, l, r),
-                    BinaryOperator::Modulo => CExpr::Arith(ArithOp::Mod, l, r),
+                    BinaryOperator::Plus => arith(ArithOp::Add, l, r),
+                    BinaryOperator::Minus => arith(ArithOp::Sub, l, r),
+                    BinaryOperator::Multiply => arith(ArithOp::Mul, l, r),
+                    BinaryOperator::Divide => arith(ArithOp::Div, l, r),
+                    BinaryOperator::Modulo => arith(ArithOp::Mod, l, r),
                     BinaryOperator::MyIntegerDivide | BinaryOperator::DuckIntegerDivide => {
-                        CExpr::Arith(ArithOp::IntDiv, l, r)
+                        arith(ArithOp::IntDiv, l, r)
                     }
                     BinaryOperator::Eq => CExpr::Cmp(CmpOp::Eq, l, r, ci),
                     BinaryOperator::NotEq => CExpr::Cmp(CmpOp::Ne, l, r, ci),
@@ -569,7 +653,10 @@ impl<'a> Compiler<'a> {
                 CExpr::Case(op, whens, els)
             }
             Expr::Cast { expr, data_type, .. } => {
-                CExpr::Cast(self.b(expr)?, cast_target(data_type)?)
+                let to = cast_target(data_type)?;
+                let x = self.compile(expr)?;
+                let x = if to == CastTo::Char { self.float_text(x) } else { x };
+                CExpr::Cast(Box::new(x), to)
             }
             Expr::Convert { expr, data_type: Some(dt), .. } => {
                 CExpr::Cast(self.b(expr)?, cast_target(dt)?)
@@ -801,9 +888,23 @@ impl<'a> Compiler<'a> {
         }
         let mut c = Vec::with_capacity(args.len());
         for a in args {
-            c.push(self.compile(a)?);
+            let a = self.compile(a)?;
+            c.push(if matches!(func, Func::Concat | Func::ConcatWs) {
+                self.float_text(a)
+            } else {
+                a
+            });
         }
         Ok(CExpr::Func(func, c))
+    }
+
+    /// `e` wrapped in [`Func::FloatText`] when it is a FLOAT value used as a string.
+    fn float_text(&self, e: CExpr) -> CExpr {
+        if self.type_of(&e).ct == ColumnType::Float {
+            CExpr::Func(Func::FloatText, vec![e])
+        } else {
+            e
+        }
     }
 
     /// Result type of a compiled expression (for metadata and collation decisions).
@@ -900,8 +1001,11 @@ pub fn type_of(e: &CExpr, scope: &Scope, aggs: Option<&[AggSpec]>) -> TypeInfo {
         CExpr::Agg(i) => {
             aggs.and_then(|a| a.get(*i)).map(|s| s.ty.clone()).unwrap_or_else(|| TypeInfo::int(21))
         }
-        CExpr::Neg(x) => type_of(x, scope, aggs),
-        CExpr::Arith(op, a, b) => {
+        CExpr::Neg(x) => match type_of(x, scope, aggs) {
+            t if t.ct == ColumnType::Float => TypeInfo::double(),
+            t => t,
+        },
+        CExpr::Arith(op, a, b, _) => {
             let (x, y) = (type_of(a, scope, aggs), type_of(b, scope, aggs));
             let is_f = |t: &TypeInfo| {
                 matches!(
@@ -915,7 +1019,12 @@ pub fn type_of(e: &CExpr, scope: &Scope, aggs: Option<&[AggSpec]>) -> TypeInfo {
             };
             let is_d = |t: &TypeInfo| t.ct == ColumnType::NewDecimal;
             if is_f(&x) || is_f(&y) {
-                TypeInfo::double()
+                // MariaDB's decimals of a double result: the larger of the operands' (strings and
+                // doubles have 31, "not fixed"), plus div_precision_increment for `/`.
+                let dec = |t: &TypeInfo| if is_f(t) && t.dec == 0 { 31 } else { t.dec };
+                let d = dec(&x).max(dec(&y));
+                let d = if *op == ArithOp::Div { d.saturating_add(4) } else { d };
+                TypeInfo { dec: d.min(31), ..TypeInfo::double() }
             } else if *op == ArithOp::IntDiv {
                 TypeInfo::int(21)
             } else if is_d(&x) || is_d(&y) || *op == ArithOp::Div {
@@ -985,11 +1094,26 @@ fn func_type(f: Func, args: &[CExpr], scope: &Scope, aggs: Option<&[AggSpec]>) -
         CurDate | Date => {
             TypeInfo { ct: ColumnType::Date, len: 10, dec: 0, charset: 63, flags: 128 }
         }
-        Rand | Pow | Sqrt | Pi => TypeInfo::double(),
+        Rand | Pow | Sqrt => TypeInfo::double(),
+        Pi => TypeInfo { len: 8, dec: 6, ..TypeInfo::double() },
         Abs | Round | Truncate | Floor | Ceil | Mod => {
             let t = arg0();
             if matches!(t.ct, ColumnType::VarString | ColumnType::String | ColumnType::Blob) {
                 TypeInfo::double()
+            } else if matches!(t.ct, ColumnType::Double | ColumnType::Float) {
+                // Decimals of the double result as MariaDB sets them.
+                let dec = match f {
+                    Floor | Ceil => 0,
+                    Round | Truncate => match args.get(1) {
+                        None => 0,
+                        Some(a) => match const_value(a) {
+                            Some(v) if !v.is_null() => v.as_i128().clamp(0, 30) as u8,
+                            _ => 31,
+                        },
+                    },
+                    _ => t.dec,
+                };
+                TypeInfo { dec, ..TypeInfo::double() }
             } else {
                 t
             }
@@ -1029,7 +1153,7 @@ pub fn const_value(e: &CExpr) -> Option<Value> {
             }
             _ => None,
         },
-        CExpr::Arith(op, a, b) => {
+        CExpr::Arith(op, a, b, _) => {
             let (a, b) = (const_value(a)?, const_value(b)?);
             if a.is_null() || b.is_null() {
                 return Some(Value::Null);

@@ -1890,7 +1890,21 @@ pub fn run_other(x: &mut Exec, st: &Statement, text: &str) -> Result<Outcome> {
             let tdef = x.view.table(&db, &tname)?.ok_or_else(|| {
                 Error::sql(1146, "42S02", format!("Table '{db}.{tname}' doesn't exist"))
             })?;
-            Ok(describe(x, &tdef, *full))
+            let out = describe(x, &tdef, *full);
+            let f = show_filter(show_options);
+            match out {
+                Outcome::Rows(mut rs) => {
+                    rs.rows.retain(|r| match &r[0] {
+                        Value::Bytes(b) => filter_like(&f, &String::from_utf8_lossy(b)),
+                        _ => true,
+                    });
+                    let names: Vec<String> = rs.columns.iter().map(|c| c.name.clone()).collect();
+                    let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+                    rs.rows = filter_where(x, &f, &names, rs.rows)?;
+                    Ok(Outcome::Rows(rs))
+                }
+                other => Ok(other),
+            }
         }
         Statement::ExplainTable { table_name, .. } => {
             let (db, tname) = db_table(x, table_name)?;

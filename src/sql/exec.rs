@@ -138,6 +138,10 @@ pub struct Consumed {
     pub rand_seeds: Option<(u64, u64)>,
     /// User variables read.
     pub user_vars: Vec<(String, UserVarValue)>,
+    /// FOUND_ROWS() value read by the write.
+    pub found_rows: Option<u64>,
+    /// The text to log instead of the statement's own (FOUND_ROWS() calls replaced by their value).
+    pub sql: Option<String>,
 }
 
 /// A key range: (start, end exclusive or None, prefix every key must have).
@@ -209,6 +213,11 @@ pub struct Exec<'a> {
     gen_count: u64,
     /// The statement text as parsed (version comments expanded), for column labels.
     src: String,
+    /// The top-level SELECT that has SQL_CALC_FOUND_ROWS (its address), and its row count before
+    /// LIMIT once run.
+    calc_found: Option<(usize, Option<u64>)>,
+    /// True while running an INSERT/UPDATE/DELETE/REPLACE (FOUND_ROWS() can be logged by value).
+    dml: bool,
 }
 
 impl<'a> EvalEnv for Exec<'a> {
@@ -327,6 +336,17 @@ impl<'a> EvalEnv for Exec<'a> {
             _ => Value::Null,
         }
     }
+
+    fn found_rows(&mut self) -> Result<u64> {
+        let n = self.sess.found_rows;
+        if self.is_write {
+            if !self.dml {
+                self.nondeterministic("FOUND_ROWS()")?;
+            }
+            self.used.found_rows = Some(n);
+        }
+        Ok(n)
+    }
 }
 
 fn err_no_db() -> Error {
@@ -396,6 +416,8 @@ impl<'a> Exec<'a> {
             row_gen_id: None,
             gen_count: 0,
             src: String::new(),
+            calc_found: None,
+            dml: false,
         })
     }
 
@@ -416,13 +438,48 @@ impl<'a> Exec<'a> {
     pub fn run(&mut self, st: &Statement, text: &str) -> Result<Outcome> {
         self.src =
             super::parse::strip_leading(&super::parse::expand_version_comments(text)).to_string();
-        match st {
-            Statement::Query(q) => Ok(Outcome::Rows(self.query(q)?)),
-            Statement::Insert(ins) => self.insert(ins),
-            Statement::Update(u) => self.update(u),
-            Statement::Delete(d) => self.delete(d),
-            _ => super::ddl::run_other(self, st, text),
+        self.dml = matches!(st, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_));
+        let out = match st {
+            Statement::Query(q) => {
+                // SQL_CALC_FOUND_ROWS on the query's SELECT, or on the first SELECT of a UNION
+                // (then the count is the UNION's rows before its LIMIT).
+                let mut first = &*q.body;
+                while let ast::SetExpr::SetOperation { left, .. } = first {
+                    first = left;
+                }
+                if let ast::SetExpr::Select(s) = first {
+                    if s.select_modifiers.as_ref().is_some_and(|m| m.sql_calc_found_rows) {
+                        let addr = if std::ptr::eq(first, &*q.body) {
+                            &**s as *const ast::Select as usize
+                        } else {
+                            &*q.body as *const ast::SetExpr as usize
+                        };
+                        self.calc_found = Some((addr, None));
+                    }
+                }
+                Outcome::Rows(self.query(q)?)
+            }
+            Statement::Insert(ins) => self.insert(ins)?,
+            Statement::Update(u) => self.update(u)?,
+            Statement::Delete(d) => self.delete(d)?,
+            _ => super::ddl::run_other(self, st, text)?,
+        };
+        if let Outcome::Rows(rs) = &out {
+            if !self.is_write {
+                let calc = self.calc_found.take().and_then(|(_, n)| n);
+                self.sess.found_rows = calc.unwrap_or(rs.rows.len() as u64);
+            }
         }
+        if let Some(n) = self.used.found_rows {
+            self.used.sql = Some(super::parse::replace_found_rows(text, n).ok_or_else(|| {
+                Error::sql(
+                    1592,
+                    "HY000",
+                    "Statement is unsafe for statement-based replication: FOUND_ROWS() cannot be replaced by its value in this statement's text; refused in a write",
+                )
+            })?);
+        }
+        Ok(out)
     }
 
     // ---------------------------------------------------------------- queries
@@ -532,6 +589,10 @@ impl<'a> Exec<'a> {
                         }
                         Ordering::Equal
                     });
+                }
+                let addr = &*q.body as *const ast::SetExpr as usize;
+                if matches!(self.calc_found, Some((a, None)) if a == addr) {
+                    self.calc_found = Some((addr, Some(rs.rows.len() as u64)));
                 }
                 apply_limit(&mut rs.rows, limit, offset);
                 Ok(rs)
@@ -987,7 +1048,9 @@ impl<'a> Exec<'a> {
         let aggregate = !aggs.is_empty() || !group.is_empty();
         // Rows: (projected values, sort keys).
         let mut out: Vec<(Vec<Value>, Vec<Value>)> = vec![];
-        let early = if keys.is_empty() && !distinct && !aggregate {
+        let calc = matches!(self.calc_found,
+            Some((addr, None)) if addr == s as *const ast::Select as usize);
+        let early = if keys.is_empty() && !distinct && !aggregate && !calc {
             limit.map(|l| l + offset)
         } else {
             None
@@ -1084,6 +1147,9 @@ impl<'a> Exec<'a> {
             });
         }
         let mut rows: Vec<Vec<Value>> = out.into_iter().map(|(v, _)| v).collect();
+        if calc {
+            self.calc_found = Some((s as *const ast::Select as usize, Some(rows.len() as u64)));
+        }
         apply_limit(&mut rows, limit, offset);
         // Fix up metadata of aggregate columns now that aggregates are typed.
         for (i, p) in proj.iter().enumerate() {

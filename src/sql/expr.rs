@@ -9,7 +9,7 @@
 use super::api::{ColumnType, Value};
 use super::catalog::SqlType;
 use super::decimal::Dec;
-use super::value::{compare, f32_canonical, fmt_datetime, make_datetime, parse_datetime_str};
+use super::value::{compare, fmt_datetime, make_datetime, parse_datetime_str};
 use crate::error::{Error, Result};
 use std::cmp::Ordering;
 
@@ -154,8 +154,11 @@ pub enum Func {
     Sysdate,
     /// ROW_COUNT
     RowCount,
-    /// FOUND_ROWS (refused in writes)
+    /// FOUND_ROWS (in a write, logged with the value in place of the call)
     FoundRows,
+    /// A FLOAT value as text (6 significant digits, as MariaDB converts a FLOAT column to a string);
+    /// not callable by name, compiled around FLOAT arguments of CAST(.. AS CHAR) and CONCAT.
+    FloatText,
     /// HEX
     Hex,
     /// MD5
@@ -465,8 +468,8 @@ pub enum CExpr {
     Neg(Box<CExpr>),
     /// NOT / !.
     Not(Box<CExpr>),
-    /// Arithmetic.
-    Arith(ArithOp, Box<CExpr>, Box<CExpr>),
+    /// Arithmetic, with its text as MariaDB prints it in error 1690.
+    Arith(ArithOp, Box<CExpr>, Box<CExpr>, Box<str>),
     /// Comparison with string collation flag.
     Cmp(CmpOp, Box<CExpr>, Box<CExpr>, bool),
     /// AND.
@@ -582,6 +585,8 @@ pub trait EvalEnv {
     fn subquery(&mut self, q: &Subquery, outer: Vec<Value>) -> Result<Vec<Vec<Value>>>;
     /// DATABASE(), USER(), VERSION(), CONNECTION_ID(), ROW_COUNT().
     fn info(&mut self, f: Func) -> Value;
+    /// FOUND_ROWS() (recording the use in a write, or refusing it where it cannot be logged).
+    fn found_rows(&mut self) -> Result<u64>;
 }
 
 fn int_result(v: i128) -> Result<Value> {
@@ -605,6 +610,17 @@ fn num_class(v: &Value) -> u8 {
         Value::Decimal(_) => 1,
         Value::Date(..) | Value::DateTime(_) => 0,
         _ => 2,
+    }
+}
+
+/// Error 1690 raised by an operation itself (its message not yet naming an expression) gets the
+/// operation's text appended as MariaDB words it: `BIGINT value is out of range in 'a + 1'`.
+fn out_of_range_in(e: Error, text: &str) -> Error {
+    let (code, state, msg) = e.to_mysql();
+    if code == 1690 && !msg.contains(" in '") {
+        Error::sql(1690, &state, format!("{msg} in '{text}'"))
+    } else {
+        e
     }
 }
 
@@ -785,7 +801,7 @@ pub fn eval(e: &CExpr, row: &[Value], aggs: &[Value], env: &mut dyn EvalEnv) -> 
             v => Value::Double(-v.as_f64()),
         },
         CExpr::Not(x) => bool_val(eval(x, row, aggs, env)?.truth().map(|b| !b)),
-        CExpr::Arith(op, a, b) => {
+        CExpr::Arith(op, a, b, text) => {
             let a = eval(a, row, aggs, env)?;
             if a.is_null() {
                 return Ok(Value::Null);
@@ -794,7 +810,7 @@ pub fn eval(e: &CExpr, row: &[Value], aggs: &[Value], env: &mut dyn EvalEnv) -> 
             if b.is_null() {
                 return Ok(Value::Null);
             }
-            arith(*op, &a, &b)?
+            arith(*op, &a, &b).map_err(|e| out_of_range_in(e, text))?
         }
         CExpr::Cmp(op, a, b, ci) => {
             let a = eval(a, row, aggs, env)?;
@@ -1101,16 +1117,15 @@ fn eval_func(
                 _ => Value::Bytes(fmt_datetime(us, Some(fsp)).split_off(11).into_bytes()),
             });
         }
-        Func::Sysdate | Func::Uuid | Func::FoundRows => {
+        Func::FoundRows => return Ok(Value::Int(env.found_rows()? as i64)),
+        Func::Sysdate | Func::Uuid => {
             env.nondeterministic(match f {
                 Func::Sysdate => "SYSDATE()",
-                Func::Uuid => "UUID()",
-                _ => "FOUND_ROWS()",
+                _ => "UUID()",
             })?;
             return Ok(match f {
                 Func::Sysdate => Value::DateTime(env.now_us() / 1_000_000 * 1_000_000),
-                Func::Uuid => Value::Bytes(uuid_v1_like().into_bytes()),
-                _ => Value::Int(0),
+                _ => Value::Bytes(uuid_v1_like().into_bytes()),
             });
         }
         Func::UnixTimestamp if args.is_empty() => {
@@ -1120,6 +1135,12 @@ fn eval_func(
             return Ok(env.info(f))
         }
         Func::Pi => return Ok(Value::Double(std::f64::consts::PI)),
+        Func::FloatText => {
+            return Ok(match eval(&args[0], row, aggs, env)? {
+                Value::Double(d) => Value::Bytes(super::value::fmt_float(d).into_bytes()),
+                v => v,
+            })
+        }
         _ => {}
     }
     let mut vals = Vec::with_capacity(args.len());
@@ -1177,7 +1198,19 @@ fn eval_func(
         }
         Func::Length => Value::Int(vals[0].as_bytes().len() as i64),
         Func::CharLength => Value::Int(text(&vals[0]).chars().count() as i64),
-        Func::Upper => Value::Bytes(text(&vals[0]).to_uppercase().into_bytes()),
+        Func::Upper => {
+            // Character by character, as utf8mb4_general_ci maps case: a character whose upper case
+            // is more than one character (ß) stays as it is.
+            let mut out = String::new();
+            for c in text(&vals[0]).chars() {
+                let mut up = c.to_uppercase();
+                match (up.next(), up.next()) {
+                    (Some(u), None) => out.push(u),
+                    _ => out.push(c),
+                }
+            }
+            Value::Bytes(out.into_bytes())
+        }
         Func::Lower => Value::Bytes(text(&vals[0]).to_lowercase().into_bytes()),
         Func::Substring => {
             let s: Vec<char> = text(&vals[0]).chars().collect();
@@ -1262,8 +1295,12 @@ fn eval_func(
                 Value::Double(_) | Value::Bytes(_) => {
                     let x = vals[0].as_f64();
                     let m = 10f64.powi(places as i32);
-                    let r =
-                        if f == Func::Round { (x * m).round() / m } else { (x * m).trunc() / m };
+                    // MariaDB rounds doubles half to even (rint), decimals half away from zero.
+                    let r = if f == Func::Round {
+                        (x * m).round_ties_even() / m
+                    } else {
+                        (x * m).trunc() / m
+                    };
                     Value::Double(r)
                 }
                 v => {
@@ -1511,9 +1548,10 @@ pub fn is_binary_type(t: &TypeInfo) -> bool {
     t.charset == 63 && matches!(t.ct, ColumnType::VarString | ColumnType::String | ColumnType::Blob)
 }
 
-/// Float storage canonicalisation used by FLOAT columns.
+/// A FLOAT column stores the nearest f32; it is read back (and computed with) as that f32's exact
+/// double value, as MariaDB does (`f * 2` of 3.1415926 gives 6.283185005187988).
 pub fn float_store(d: f64) -> f64 {
-    f32_canonical(d)
+    d as f32 as f64
 }
 
 #[cfg(test)]

@@ -22,8 +22,9 @@
 //! Determinism contract: a statement's result depends only on its text, the data, the session's
 //! user variables and sql_mode/time_zone, and the [`ExecContext`] (now, INSERT_ID, LAST_INSERT_ID, RAND
 //! seeds). Execution records in [`LoggedStatement`] exactly what it consumed, and a replica that
-//! executes the logged text with that context computes the same write set. Writes that call UUID(),
-//! SYSDATE() or FOUND_ROWS() are refused (error 1592).
+//! executes the logged text with that context computes the same write set. An INSERT/UPDATE/DELETE that
+//! reads FOUND_ROWS() is logged with the value written in place of each call (`parse::replace_found_rows`);
+//! other writes that call UUID(), SYSDATE() or FOUND_ROWS() are refused (error 1592).
 //!
 //! SQL breadth (issue 8, checked statement by statement against MariaDB 10.11 by
 //! tests/sql_breadth_diff.rs): GROUP BY/HAVING, COUNT(DISTINCT a, b), inner/left/comma/self joins
@@ -31,15 +32,17 @@
 //! derived tables, subqueries (`IN (SELECT ..)`, `EXISTS`, scalar; correlated through qualified
 //! references `outer_alias.col`, substituted as literals per outer row), date arithmetic with INTERVAL,
 //! DATE_FORMAT, INSERT IGNORE / ON DUPLICATE KEY UPDATE / REPLACE / INSERT .. SELECT with MySQL's
-//! affected rows, insert ids and InnoDB's auto-increment reservation, multi-table UPDATE (JOIN form) and
-//! DELETE (both forms),
+//! affected rows, insert ids and InnoDB's auto-increment reservation, multi-table UPDATE and DELETE (both
+//! forms; `UPDATE t1, t2 SET ..` is read as `t1 CROSS JOIN t2`), FOUND_ROWS() with SQL_CALC_FOUND_ROWS,
+//! `DESC t col` / SHOW COLUMNS .. LIKE/WHERE, error 1690 naming the expression as MariaDB prints it,
+//! FLOAT columns (the nearest f32, computed with as its exact double, printed with 6 significant digits
+//! by the column-driven text form of `wire::text_value`), double results with MariaDB's fixed decimals
+//! (PI() has 6, `/` adds 4; printed fixed by the same),
 //! ALTER TABLE MODIFY/CHANGE/RENAME COLUMN, CREATE TABLE .. SELECT, information_schema TABLES/COLUMNS/
 //! SCHEMATA.
 //!
 //! Not goals (yet): views, triggers, foreign keys (accepted and ignored), TIME/YEAR/ENUM types (ENUM is
-//! stored as VARCHAR), FLOAT columns printed with 6 significant digits as MariaDB does (ours print the
-//! shortest f32 digits), the expression text in error 1690's message, correlated subqueries through
-//! unqualified outer columns, multi-table UPDATE in the comma form (a parser limit), DECIMAL
+//! stored as VARCHAR), correlated subqueries through unqualified outer columns, DECIMAL
 //! beyond 38 significant digits, time zone names (only `SYSTEM`=UTC and `+hh:mm`), utf8mb4_general_ci
 //! beyond simple case folding with PAD SPACE, MariaDB's own CHECKSUM TABLE numbers (ours are documented
 //! in `checksum`).
@@ -68,4 +71,4 @@ pub use api::*;
 pub use exec::{sql_mode_bits, sql_mode_from_bits, DEFAULT_SQL_MODE};
 pub use rng::MyRnd;
 pub use store::EngineInner;
-pub use value::fmt_double;
+pub use value::{fmt_double, fmt_double_fixed, fmt_float};

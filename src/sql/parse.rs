@@ -278,6 +278,10 @@ pub fn parse_one(text: &str) -> Result<Stmt> {
     }
     let user_var_set = normalize_user_var_set(body);
     let body: &str = &user_var_set;
+    let describe_column = describe_column(body);
+    let body: &str = describe_column.as_deref().unwrap_or(body);
+    let comma_update = comma_update(body);
+    let body: &str = comma_update.as_deref().unwrap_or(body);
     if let Some(kind) = keyword_kind(body) {
         return Ok(Stmt { text: text.trim().to_string(), kind, parsed: None });
     }
@@ -306,6 +310,194 @@ pub fn parse_one(text: &str) -> Result<Stmt> {
         return Err(syntax_error(&body[off..]));
     }
     Ok(Stmt { text: text.trim().to_string(), kind: classify(&st), parsed: Some(st) })
+}
+
+/// `text` with every `FOUND_ROWS()` call in its code (outside strings and comments; version comments
+/// count as code) replaced by `n`: how a write that read FOUND_ROWS() is logged, so that a replica
+/// computes what the primary did. `None` when a FOUND_ROWS name is not followed by `()` (the text could
+/// not be rewritten faithfully) or when there is no call to replace.
+pub fn replace_found_rows(text: &str, n: u64) -> Option<String> {
+    const NAME: &[u8] = b"FOUND_ROWS";
+    let b = text.as_bytes();
+    let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut last, mut replaced) = (0, 0, 0);
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' && q != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-')
+                && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+            {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*')
+                && !matches!(b.get(i + 2), Some(b'!') | Some(b'M')) =>
+            {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            c if is_ident(c) => {
+                let start = i;
+                while i < b.len() && is_ident(b[i]) {
+                    i += 1;
+                }
+                let prev_dot = start > 0 && b[start - 1] == b'.';
+                if !prev_dot && b[start..i].eq_ignore_ascii_case(NAME) {
+                    let mut j = i;
+                    let skip_ws = |j: &mut usize| {
+                        while *j < b.len() && b[*j].is_ascii_whitespace() {
+                            *j += 1;
+                        }
+                    };
+                    skip_ws(&mut j);
+                    if b.get(j) != Some(&b'(') {
+                        return None;
+                    }
+                    j += 1;
+                    skip_ws(&mut j);
+                    if b.get(j) != Some(&b')') {
+                        return None;
+                    }
+                    out.push_str(&text[last..start]);
+                    out.push_str(&n.to_string());
+                    i = j + 1;
+                    last = i;
+                    replaced += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    if replaced == 0 {
+        return None;
+    }
+    out.push_str(&text[last.min(text.len())..]);
+    Some(out)
+}
+
+/// Multi-table UPDATE in the comma form, `UPDATE t1, t2 SET ..` (which the SQL parser does not read) ->
+/// `UPDATE t1 CROSS JOIN t2 SET ..`: the same rows, since a comma join is a cross join filtered by
+/// WHERE. `None` when `body` is not an UPDATE with a top-level comma before its SET.
+fn comma_update(body: &str) -> Option<String> {
+    if leading_words(body, 1).pop()? != "UPDATE" {
+        return None;
+    }
+    let b = body.as_bytes();
+    let mut commas = vec![];
+    let (mut i, mut depth) = (6, 0i32);
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' && q != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b',' if depth == 0 => commas.push(i),
+            c if c.is_ascii_alphabetic()
+                && depth == 0
+                && !(b[i - 1].is_ascii_alphanumeric()
+                    || matches!(b[i - 1], b'_' | b'$' | b'.'))
+                && b.len() >= i + 3
+                && b[i..i + 3].eq_ignore_ascii_case(b"SET")
+                && b.get(i + 3).is_none_or(|c| !(c.is_ascii_alphanumeric() || *c == b'_')) =>
+            {
+                if commas.is_empty() {
+                    return None;
+                }
+                let mut out = String::with_capacity(body.len() + 16 * commas.len());
+                let mut last = 0;
+                for c in commas {
+                    out.push_str(&body[last..c]);
+                    out.push_str(" CROSS JOIN ");
+                    last = c + 1;
+                }
+                out.push_str(&body[last..]);
+                return Some(out);
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `DESC[RIBE] t col` / `DESC t 'pattern'` (one column, the name a LIKE pattern as in MariaDB) ->
+/// `SHOW COLUMNS FROM t LIKE 'col'`, which the SQL parser reads; `None` for any other text.
+fn describe_column(body: &str) -> Option<String> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let first = leading_words(body, 1).pop()?;
+    if !matches!(first.as_str(), "DESC" | "DESCRIBE" | "EXPLAIN") {
+        return None;
+    }
+    let toks = Tokenizer::new(&MySqlDialect {}, body).tokenize().ok()?;
+    let toks: Vec<&Token> =
+        toks.iter().filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon)).collect();
+    let word = |t: &Token| match t {
+        Token::Word(w) => Some(w.clone()),
+        _ => None,
+    };
+    // keyword, table [. table], column
+    let (table, col) = match toks.as_slice() {
+        [_, t, c] => (vec![word(t)?], *c),
+        [_, d, Token::Period, t, c] => (vec![word(d)?, word(t)?], *c),
+        _ => return None,
+    };
+    if table.len() == 1
+        && table[0].quote_style.is_none()
+        && matches!(
+            table[0].value.to_ascii_uppercase().as_str(),
+            "SELECT"
+                | "INSERT"
+                | "UPDATE"
+                | "DELETE"
+                | "REPLACE"
+                | "WITH"
+                | "TABLE"
+                | "EXTENDED"
+                | "PARTITIONS"
+                | "FORMAT"
+                | "ANALYZE"
+        )
+    {
+        return None;
+    }
+    let pattern = match col {
+        Token::Word(w) => w.value.clone(),
+        Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => s.clone(),
+        _ => return None,
+    };
+    let table: Vec<String> =
+        table.iter().map(|w| format!("`{}`", w.value.replace('`', "``"))).collect();
+    Some(format!(
+        "SHOW COLUMNS FROM {} LIKE '{}'",
+        table.join("."),
+        pattern.replace('\\', "\\\\").replace('\'', "''")
+    ))
 }
 
 /// `SET @`name`:= v` (a user variable as mariadb-binlog prints it) -> `SET @name = v`, which the SQL
@@ -353,6 +545,41 @@ pub fn parse(cache: &StmtCache, sql: &str) -> Result<Vec<Stmt>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn found_rows_calls_are_replaced_by_their_value_in_code_only() {
+        assert_eq!(
+            replace_found_rows("INSERT INTO t VALUES (found_rows ( ) + 1, 'FOUND_ROWS()')", 7)
+                .as_deref(),
+            Some("INSERT INTO t VALUES (7 + 1, 'FOUND_ROWS()')")
+        );
+        assert_eq!(
+            replace_found_rows("UPDATE t SET a = /*!50000 FOUND_ROWS() */ -- FOUND_ROWS()\n", 3)
+                .as_deref(),
+            Some("UPDATE t SET a = /*!50000 3 */ -- FOUND_ROWS()\n")
+        );
+        assert_eq!(replace_found_rows("INSERT INTO t VALUES (FOUND_ROWS /* x */ ())", 1), None);
+        assert_eq!(replace_found_rows("INSERT INTO t VALUES (1)", 1), None);
+    }
+
+    #[test]
+    fn comma_update_and_describe_column_are_rewritten() {
+        assert_eq!(
+            comma_update("UPDATE t1 a, t2 SET a.x = 'a,b', t2.y = 1 WHERE a.id = t2.id").as_deref(),
+            Some("UPDATE t1 a CROSS JOIN  t2 SET a.x = 'a,b', t2.y = 1 WHERE a.id = t2.id")
+        );
+        assert_eq!(comma_update("UPDATE t SET a = 1, b = 2"), None);
+        assert_eq!(
+            describe_column("DESC d.t `c`").as_deref(),
+            Some("SHOW COLUMNS FROM `d`.`t` LIKE 'c'")
+        );
+        assert_eq!(
+            describe_column("DESCRIBE t 'a%'").as_deref(),
+            Some("SHOW COLUMNS FROM `t` LIKE 'a%'")
+        );
+        assert_eq!(describe_column("EXPLAIN SELECT x"), None);
+        assert_eq!(describe_column("DESC t"), None);
+    }
 
     #[test]
     fn mariadb_binlog_forms_parse() {

@@ -46,7 +46,7 @@ fn logged(
     used: Consumed,
 ) -> LoggedStatement {
     LoggedStatement {
-        sql: text.to_string(),
+        sql: used.sql.unwrap_or_else(|| text.to_string()),
         db,
         now_us: ctx.now_us,
         last_insert_id: used.last_insert_id,

@@ -135,7 +135,8 @@ impl Value {
 /// positional for decimal exponents -5..=14, otherwise `d.ddde[-]x`.
 pub fn fmt_double(d: f64) -> String {
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        // MariaDB prints a negative zero as 0 (`SELECT -0e0`, `0e0 * -1`).
+        return "0".into();
     }
     if !d.is_finite() {
         return if d.is_nan() {
@@ -160,10 +161,47 @@ pub fn fmt_double(d: f64) -> String {
     }
 }
 
-/// Formats a float (FLOAT column) with the shortest f32 digits.
-pub fn f32_canonical(d: f64) -> f64 {
-    let f = d as f32;
-    format!("{f}").parse().unwrap_or(d)
+/// A FLOAT column's value as MariaDB prints it (`Float::to_string`: my_gcvt with FLT_DIG = 6
+/// significant digits, trailing zeros dropped, the layout of [`fmt_double`]): 3.1415926 -> 3.14159,
+/// 123456789 -> 123457000, 1e-40 -> 9.99995e-41.
+pub fn fmt_float(d: f64) -> String {
+    if !d.is_finite() {
+        return fmt_double(d);
+    }
+    fmt_double(format!("{d:.5e}").parse().unwrap_or(d))
+}
+
+/// A DOUBLE result with a fixed number of decimals (`decimals` < 31, e.g. PI() has 6) as MariaDB
+/// prints it (my_fcvt): rounded to `decimals` places; digits beyond the 17th significant one are
+/// printed as zeros.
+pub fn fmt_double_fixed(d: f64, decimals: u8) -> String {
+    if !d.is_finite() {
+        return fmt_double(d);
+    }
+    let dec = decimals as usize;
+    let s = if d.abs() >= 1e17 {
+        let e = format!("{:e}", d.abs());
+        let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+        let exp: usize = exp.parse().unwrap_or(0);
+        let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+        let mut int = digits.clone();
+        while int.len() < exp + 1 {
+            int.push('0');
+        }
+        let sign = if d < 0.0 { "-" } else { "" };
+        if dec == 0 {
+            format!("{sign}{int}")
+        } else {
+            format!("{sign}{int}.{}", "0".repeat(dec))
+        }
+    } else {
+        format!("{d:.dec$}")
+    };
+    // No negative zero ("-0.000" for -0.0001 rounded): MariaDB prints it without the sign.
+    match s.strip_prefix('-') {
+        Some(rest) if rest.bytes().all(|b| b == b'0' || b == b'.') => rest.to_string(),
+        _ => s,
+    }
 }
 
 /// Reads the longest numeric prefix of `b` (after leading spaces) as a double: (value, bytes used).

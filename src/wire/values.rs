@@ -160,60 +160,16 @@ pub fn parse_datetime_text(s: &str) -> Option<DateTimeParts> {
     Some(p)
 }
 
-/// MariaDB's text form of a double: the shortest digits that round-trip, in fixed notation unless the
-/// decimal exponent is above 15 or below -4 (then `1e20`, `1.5e-7`). `f32_precision`: digits of the
-/// nearest `f32` (FLOAT columns).
+/// MariaDB's text form of a double (the engine's [`crate::sql::fmt_double`], checked against MariaDB
+/// 10.11: shortest round-trip digits, plain notation down to 1e-15 and for whole numbers up to 15
+/// digits, else `1e20`, `1e-16`). `f32_precision`: a FLOAT column's value, 6 significant digits
+/// ([`crate::sql::fmt_float`]).
 pub fn format_double(d: f64, f32_precision: bool) -> String {
-    if !d.is_finite() {
-        return if d.is_nan() {
-            "nan".into()
-        } else if d > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
-    }
-    if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
-    }
-    let sci = if f32_precision { format!("{:e}", d as f32) } else { format!("{d:e}") };
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let mut out = String::with_capacity(digits.len() + 8);
-    if neg {
-        out.push('-');
-    }
-    // decpt as in dtoa: value = 0.DIGITS * 10^decpt.
-    let decpt = exp + 1;
-    if !(-3..=15).contains(&decpt) {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push('e');
-        out.push_str(&exp.to_string());
-    } else if decpt <= 0 {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-decpt) as usize));
-        out.push_str(&digits);
+    if f32_precision {
+        crate::sql::fmt_float(d)
     } else {
-        let decpt = decpt as usize;
-        if digits.len() <= decpt {
-            out.push_str(&digits);
-            out.extend(std::iter::repeat_n('0', decpt - digits.len()));
-        } else {
-            out.push_str(&digits[..decpt]);
-            out.push('.');
-            out.push_str(&digits[decpt..]);
-        }
+        crate::sql::fmt_double(d)
     }
-    out
 }
 
 /// Fractional digits to show for a temporal column (its `decimals`, 0 when "not fixed").
@@ -229,7 +185,10 @@ fn frac_digits(col: &ColumnInfo) -> u8 {
 pub fn text_value(v: &Value, col: &ColumnInfo) -> Option<Vec<u8>> {
     match (v, col.column_type) {
         (Value::Null, _) => None,
-        (Value::Double(d), ColumnType::Float) => Some(format_double(*d, true).into_bytes()),
+        (Value::Double(d), ColumnType::Float) => Some(crate::sql::fmt_float(*d).into_bytes()),
+        (Value::Double(d), ColumnType::Double) if col.decimals < 31 => {
+            Some(crate::sql::fmt_double_fixed(*d, col.decimals).into_bytes())
+        }
         (Value::DateTime(us), ColumnType::Date) => {
             let p = datetime_parts(*us);
             Some(format_date(p.year, p.month, p.day).into_bytes())
@@ -447,7 +406,9 @@ mod tests {
             (1e20, "1e20"),
             (0.001, "0.001"),
             (0.0001, "0.0001"),
-            (0.00001, "1e-5"),
+            (0.00001, "0.00001"),
+            (1.5e-7, "0.00000015"),
+            (1e-16, "1e-16"),
             (1.2345678901234568e17, "1.2345678901234568e17"),
             (123.456, "123.456"),
         ];

@@ -169,8 +169,17 @@ impl Repld {
             out = match r {
                 Ok(Outcome::Rows(rs)) => {
                     let names: Vec<String> = rs.columns.iter().map(|c| c.name.clone()).collect();
-                    let rows: Vec<Vec<Option<Vec<u8>>>> =
-                        rs.rows.iter().map(|r| r.iter().map(|v| v.to_text()).collect()).collect();
+                    // Each value as the server sends it under its column (text protocol).
+                    let rows: Vec<Vec<Option<Vec<u8>>>> = rs
+                        .rows
+                        .iter()
+                        .map(|r| {
+                            r.iter()
+                                .zip(&rs.columns)
+                                .map(|(v, c)| repld::wire::text_value(v, c))
+                                .collect()
+                        })
+                        .collect();
                     fmt_rows(&names, &rows)
                 }
                 Ok(Outcome::Ok { affected_rows, last_insert_id, warnings, info }) => {
