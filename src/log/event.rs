@@ -776,30 +776,21 @@ impl Event {
     /// A FORMAT_DESCRIPTION must go through [`Event::decode_with`] (its body says whether events
     /// carry a CRC); this returns an error for one.
     pub fn verify_frame(bytes: &[u8], checksum: bool) -> Result<EventHeader> {
-        let header = EventHeader::decode(bytes)?;
-        let name = type_name(header.type_code);
-        if header.type_code == types::FORMAT_DESCRIPTION {
-            return Err(Error::InvalidInput(
-                "verify_frame: FORMAT_DESCRIPTION needs decode".into(),
-            ));
+        let crc_len = if checksum { CRC_LEN } else { 0 };
+        if bytes.len() < HEADER_LEN + crc_len {
+            return Err(frame_error(bytes, checksum));
         }
-        if header.event_size as usize != bytes.len()
-            || bytes.len() < HEADER_LEN + if checksum { CRC_LEN } else { 0 }
+        let header = EventHeader::decode(bytes)?;
+        if header.type_code == types::FORMAT_DESCRIPTION
+            || header.event_size as usize != bytes.len()
         {
-            return Err(Error::InvalidData(format!(
-                "{name} event: event_size {} but {} bytes given",
-                header.event_size,
-                bytes.len()
-            )));
+            return Err(frame_error(bytes, checksum));
         }
         if checksum {
             let end = bytes.len() - CRC_LEN;
             let stored = le_u32(&bytes[end..]);
-            let computed = compute_crc(&bytes[..end], false);
-            if stored != computed {
-                return Err(Error::InvalidData(format!(
-                    "{name} event: CRC32 mismatch (stored {stored:#010x}, computed {computed:#010x})"
-                )));
+            if stored != crc32(&bytes[..end]) {
+                return Err(frame_error(bytes, checksum));
             }
         }
         Ok(header)
@@ -826,6 +817,43 @@ impl Event {
     }
 }
 
+/// Why [`Event::verify_frame`] rejects `bytes` (off the hot path).
+#[cold]
+#[inline(never)]
+fn frame_error(bytes: &[u8], checksum: bool) -> Error {
+    let header = match EventHeader::decode(bytes) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
+    let name = type_name(header.type_code);
+    if header.type_code == types::FORMAT_DESCRIPTION {
+        return Error::InvalidInput("verify_frame: FORMAT_DESCRIPTION needs decode".into());
+    }
+    if header.event_size as usize != bytes.len()
+        || bytes.len() < HEADER_LEN + if checksum { CRC_LEN } else { 0 }
+    {
+        return Error::InvalidData(format!(
+            "{name} event: event_size {} but {} bytes given",
+            header.event_size,
+            bytes.len()
+        ));
+    }
+    let end = bytes.len() - CRC_LEN;
+    let stored = le_u32(&bytes[end..]);
+    let computed = crc32(&bytes[..end]);
+    Error::InvalidData(format!(
+        "{name} event: CRC32 mismatch (stored {stored:#010x}, computed {computed:#010x})"
+    ))
+}
+
+/// CRC32 of `bytes`, with the CPU's fastest implementation chosen once.
+fn crc32(bytes: &[u8]) -> u32 {
+    static HASHER: std::sync::OnceLock<crc32fast::Hasher> = std::sync::OnceLock::new();
+    let mut h = HASHER.get_or_init(crc32fast::Hasher::new).clone();
+    h.update(bytes);
+    h.finalize()
+}
+
 /// CRC32 over header+body; for a FORMAT_DESCRIPTION the BINLOG_IN_USE flag is treated as cleared.
 pub fn compute_crc(event_without_crc: &[u8], is_fde: bool) -> u32 {
     if is_fde && event_without_crc.len() > 17 && event_without_crc[17] & 1 != 0 {
@@ -835,7 +863,7 @@ pub fn compute_crc(event_without_crc: &[u8], is_fde: bool) -> u32 {
         h.update(&event_without_crc[18..]);
         h.finalize()
     } else {
-        crc32fast::hash(event_without_crc)
+        crc32(event_without_crc)
     }
 }
 

@@ -8,6 +8,7 @@
 use std::cmp::Ordering;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -221,6 +222,25 @@ pub enum Chunk<'a> {
     },
 }
 
+/// Where [`ChunkReader::locate`] found the event at an offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Located {
+    /// A whole event (by its size field) at this range of the buffer.
+    Event(Range<usize>),
+    /// No whole event: `available` bytes follow the offset (0 = clean end), `needed` if known.
+    End {
+        /// Bytes present after the offset, below the limit.
+        available: u64,
+        /// Event size from the header, when the header was complete.
+        needed: Option<u64>,
+    },
+}
+
+/// The `event_size` field of the header at the start of `header` (at least 13 bytes).
+fn event_size(header: &[u8]) -> usize {
+    u32::from_le_bytes([header[9], header[10], header[11], header[12]]) as usize
+}
+
 /// Reads whole events from a file sequentially through a large buffer using positional reads, so a
 /// growing file can be read again at its end without reopening.
 pub struct ChunkReader {
@@ -242,23 +262,49 @@ impl ChunkReader {
 
     /// The event starting at `pos`, reading no byte at or past `limit`.
     pub fn event_at(&mut self, pos: u64, limit: u64) -> io::Result<Chunk<'_>> {
+        Ok(match self.locate(pos, limit)? {
+            Located::Event(range) => Chunk::Event(&self.buf[range]),
+            Located::End { available, needed } => Chunk::End { available, needed },
+        })
+    }
+
+    /// Like [`ChunkReader::event_at`], but says where in the buffer the event is (see
+    /// [`ChunkReader::slice`]) instead of borrowing it, so the caller can update its own state first.
+    pub fn locate(&mut self, pos: u64, limit: u64) -> io::Result<Located> {
+        // Fast path: the whole event is already buffered (all but one event per buffer refill).
+        if pos >= self.buf_off {
+            let start = (pos - self.buf_off) as usize;
+            if start + HEADER_LEN <= self.len {
+                let size = event_size(&self.buf[start..]);
+                if size >= HEADER_LEN
+                    && start + size <= self.len
+                    && pos.saturating_add(size as u64) <= limit
+                {
+                    return Ok(Located::Event(start..start + size));
+                }
+            }
+        }
         let have = self.ensure(pos, HEADER_LEN, limit)?;
         if have < HEADER_LEN {
-            return Ok(Chunk::End { available: have as u64, needed: None });
+            return Ok(Located::End { available: have as u64, needed: None });
         }
         let start = (pos - self.buf_off) as usize;
-        let size = u32::from_le_bytes(self.buf[start + 9..start + 13].try_into().expect("4 bytes"))
-            as usize;
+        let size = event_size(&self.buf[start..]);
         if size < HEADER_LEN {
             // Not an event boundary or garbage: hand out the header so that decoding reports it.
-            return Ok(Chunk::Event(&self.buf[start..start + HEADER_LEN]));
+            return Ok(Located::Event(start..start + HEADER_LEN));
         }
         let have = self.ensure(pos, size, limit)?;
         if have < size {
-            return Ok(Chunk::End { available: have as u64, needed: Some(size as u64) });
+            return Ok(Located::End { available: have as u64, needed: Some(size as u64) });
         }
         let start = (pos - self.buf_off) as usize;
-        Ok(Chunk::Event(&self.buf[start..start + size]))
+        Ok(Located::Event(start..start + size))
+    }
+
+    /// The buffered bytes of an event [`ChunkReader::locate`] returned (valid until the next call).
+    pub fn slice(&self, range: Range<usize>) -> &[u8] {
+        &self.buf[range]
     }
 
     /// Makes `buf` hold up to `n` bytes from `pos` (fewer at EOF or `limit`); returns how many it holds.

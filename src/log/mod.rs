@@ -36,6 +36,6 @@ pub mod writer;
 pub use event::{Event, EventBody, EventHeader, QueryCharset, QueryStatus, UserVarValue};
 pub use file::LogPos;
 pub use gtid::{Gtid, GtidState};
-pub use reader::{find_gtid_start, LogReader, RawLogEvent};
+pub use reader::{find_gtid_start, LogReader, RawEventRef, RawLogEvent};
 pub use relay::{RelayLogConfig, RelayLogWriter};
 pub use writer::{Appended, BinlogConfig, BinlogWriter, RecoveryReport, ReplicaHold, TxnEvents};

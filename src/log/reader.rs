@@ -1,7 +1,9 @@
 //! Reading a log: event by event from a (file, offset), across rotations, up to an optional limit.
 //!
 //! A [`LogReader`] returns each event with its raw bytes (to send or copy verbatim) and its decoding
-//! (CRC verified). At the current end of the log it returns `Ok(None)`; the caller waits for the
+//! (CRC verified): owned ([`LogReader::next_event`]), or borrowed from its read buffer
+//! ([`LogReader::next_raw`], no allocation or copy per event: the fast path for callers that forward
+//! events or keep few of them). The file is read in large chunks into one reusable buffer. At the current end of the log it returns `Ok(None)`; the caller waits for the
 //! writer's `durable()` notification and calls again. It never returns a partial event: with a limit
 //! (the durable position) it reads nothing past it; without one, a partial event at the end of the
 //! newest file is treated as not yet written. When the index lists a file after the current one, the
@@ -10,12 +12,15 @@
 
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::log::event::{self, Event, EventBody, BINLOG_MAGIC};
-use crate::log::file::{file_seq, file_seq_cmp, scan_file, Chunk, ChunkReader, FileSet, LogPos};
+use crate::log::event::{self, Event, EventBody, EventHeader, BINLOG_MAGIC, CRC_LEN, HEADER_LEN};
+use crate::log::file::{
+    file_seq, file_seq_cmp, scan_file, Chunk, ChunkReader, FileSet, Located, LogPos,
+};
 use crate::log::gtid::GtidState;
 
 /// One event read from a log file.
@@ -38,6 +43,59 @@ impl RawLogEvent {
     }
 }
 
+/// One event borrowed from a [`LogReader`]'s buffer ([`LogReader::next_raw`]): framing and CRC32
+/// verified, body not decoded. Valid until the reader's next call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RawEventRef<'a> {
+    /// File the event is in.
+    pub file: &'a str,
+    /// Offset of the event's first byte in that file.
+    pub pos: u64,
+    /// The event exactly as stored (header, body, CRC).
+    pub bytes: &'a [u8],
+    /// The event's header.
+    pub header: EventHeader,
+    /// The event ends with a CRC32 trailer.
+    crc: bool,
+}
+
+impl RawEventRef<'_> {
+    /// Offset just past this event.
+    pub fn end_pos(&self) -> u64 {
+        self.pos + self.bytes.len() as u64
+    }
+
+    /// The event's body: the bytes between header and CRC32 trailer.
+    pub fn body_bytes(&self) -> &[u8] {
+        let end = self.bytes.len() - if self.crc { CRC_LEN } else { 0 };
+        &self.bytes[HEADER_LEN..end]
+    }
+
+    /// Decodes the event (its CRC32 was verified when it was read). Errors name `file:offset`.
+    pub fn event(&self) -> Result<Event> {
+        let body = EventBody::decode(self.header.type_code, self.body_bytes()).map_err(|e| {
+            Error::InvalidData(format!(
+                "{}:{}: {} event: {}",
+                self.file,
+                self.pos,
+                event::type_name(self.header.type_code),
+                event::error_text(&e)
+            ))
+        })?;
+        Ok(Event { header: self.header, body })
+    }
+
+    /// An owned copy with the decoded event.
+    pub fn to_owned_event(&self) -> Result<RawLogEvent> {
+        Ok(RawLogEvent {
+            file: self.file.to_string(),
+            pos: self.pos,
+            bytes: self.bytes.to_vec(),
+            event: self.event()?,
+        })
+    }
+}
+
 /// Sequential reader of a binlog or relay log.
 pub struct LogReader {
     files: FileSet,
@@ -46,6 +104,8 @@ pub struct LogReader {
     reader: ChunkReader,
     checksum: bool,
     limit: Option<LogPos>,
+    /// How the limit's file compares with the current file (set with the limit and at each switch).
+    limit_cmp: Option<std::cmp::Ordering>,
     /// Decode event bodies (default); when off, events are framed and CRC-checked only.
     bodies: bool,
 }
@@ -84,6 +144,7 @@ impl LogReader {
             reader: ChunkReader::new(handle),
             checksum: true,
             limit: None,
+            limit_cmp: None,
             bodies: true,
         };
         if pos > 4 {
@@ -94,6 +155,7 @@ impl LogReader {
 
     /// Sets the position the reader may not read past (normally the writer's durable position).
     pub fn set_limit(&mut self, limit: Option<LogPos>) {
+        self.limit_cmp = limit.as_ref().map(|l| file_seq_cmp(&l.file, &self.file));
         self.limit = limit;
     }
 
@@ -111,20 +173,78 @@ impl LogReader {
 
     /// The next event, or `Ok(None)` at the current end of the log (or at the limit).
     pub fn next_event(&mut self) -> Result<Option<RawLogEvent>> {
+        let Some(range) = self.locate_next()? else { return Ok(None) };
+        let bytes = self.reader.slice(range.clone());
+        let event = if self.bodies || bytes[4] == event::types::FORMAT_DESCRIPTION {
+            let event = Event::decode_with(bytes, self.checksum).map_err(|e| self.invalid(&e))?;
+            if let EventBody::FormatDescription { checksum_alg, .. } = &event.body {
+                self.checksum = *checksum_alg == event::CHECKSUM_CRC32;
+            }
+            event
+        } else {
+            let header = Event::verify_frame(bytes, self.checksum).map_err(|e| self.invalid(&e))?;
+            Event { header, body: EventBody::Unknown(Vec::new()) }
+        };
+        let pos = self.pos;
+        self.pos += range.len() as u64;
+        Ok(Some(RawLogEvent {
+            file: self.file.clone(),
+            pos,
+            bytes: self.reader.slice(range).to_vec(),
+            event,
+        }))
+    }
+
+    /// The next event, borrowed from the reader's buffer (no allocation, no copy), or `Ok(None)` at
+    /// the current end of the log (or at the limit). Framing and CRC32 are verified as by
+    /// [`LogReader::next_event`]; the body is not decoded ([`RawEventRef::event`] decodes it).
+    /// The event is valid until the next call. Same positions, errors and rotation handling as
+    /// [`LogReader::next_event`], whatever [`LogReader::set_decode_bodies`] says.
+    pub fn next_raw(&mut self) -> Result<Option<RawEventRef<'_>>> {
+        let Some(range) = self.locate_next()? else { return Ok(None) };
+        let bytes = self.reader.slice(range.clone());
+        let crc = self.checksum || bytes[4] == event::types::FORMAT_DESCRIPTION;
+        let header = if bytes[4] == event::types::FORMAT_DESCRIPTION {
+            // Decoded: it says whether the next events carry a CRC32.
+            let event = Event::decode_with(bytes, self.checksum).map_err(|e| self.invalid(&e))?;
+            if let EventBody::FormatDescription { checksum_alg, .. } = &event.body {
+                self.checksum = *checksum_alg == event::CHECKSUM_CRC32;
+            }
+            event.header
+        } else {
+            Event::verify_frame(bytes, self.checksum).map_err(|e| self.invalid(&e))?
+        };
+        let pos = self.pos;
+        self.pos += range.len() as u64;
+        Ok(Some(RawEventRef {
+            file: &self.file,
+            pos,
+            bytes: self.reader.slice(range),
+            header,
+            crc,
+        }))
+    }
+
+    /// The error for an event at the current position that does not verify or decode.
+    #[cold]
+    fn invalid(&self, e: &Error) -> Error {
+        Error::InvalidData(format!("{}:{}: {}", self.file, self.pos, event::error_text(e)))
+    }
+
+    /// Finds the next whole event (moving to the next file when this one is finished); returns
+    /// where it is in the buffer. Does not verify it nor move past it.
+    fn locate_next(&mut self) -> Result<Option<Range<usize>>> {
         let mut rechecked = false;
         loop {
             let limit = self.file_limit();
-            let (file, pos) = (&self.file, self.pos);
-            let chunk = self
+            let pos = self.pos;
+            let located = self
                 .reader
-                .event_at(pos, limit)
-                .map_err(|e| Error::Io(format!("{file}:{pos}: {e}")))?;
-            match chunk {
-                Chunk::Event(bytes) => {
-                    let bytes = bytes.to_vec();
-                    return self.decode(bytes).map(Some);
-                }
-                Chunk::End { available, needed } => {
+                .locate(pos, limit)
+                .map_err(|e| Error::Io(format!("{}:{pos}: {e}", self.file)))?;
+            match located {
+                Located::Event(range) => return Ok(Some(range)),
+                Located::End { available, needed } => {
                     if limit != u64::MAX || self.limit.as_ref().is_some_and(|l| l.file == self.file)
                     {
                         return Ok(None);
@@ -151,35 +271,12 @@ impl LogReader {
         }
     }
 
-    fn decode(&mut self, bytes: Vec<u8>) -> Result<RawLogEvent> {
-        let fast =
-            !self.bodies && bytes.get(4).is_some_and(|&t| t != event::types::FORMAT_DESCRIPTION);
-        let event = if fast {
-            Event::verify_frame(&bytes, self.checksum)
-                .map(|header| Event { header, body: EventBody::Unknown(Vec::new()) })
-        } else {
-            Event::decode_with(&bytes, self.checksum)
-        };
-        let event = event.map_err(|e| {
-            Error::InvalidData(format!("{}:{}: {}", self.file, self.pos, event::error_text(&e)))
-        })?;
-        if let EventBody::FormatDescription { checksum_alg, .. } = &event.body {
-            self.checksum = *checksum_alg == event::CHECKSUM_CRC32;
-        }
-        let raw = RawLogEvent { file: self.file.clone(), pos: self.pos, bytes, event };
-        self.pos = raw.end_pos();
-        Ok(raw)
-    }
-
     /// The offset in the current file the reader may read up to.
     fn file_limit(&self) -> u64 {
-        match &self.limit {
-            None => u64::MAX,
-            Some(l) => match file_seq_cmp(&l.file, &self.file) {
-                std::cmp::Ordering::Equal => l.pos,
-                std::cmp::Ordering::Greater => u64::MAX,
-                std::cmp::Ordering::Less => self.pos,
-            },
+        match (&self.limit, self.limit_cmp) {
+            (Some(l), Some(std::cmp::Ordering::Equal)) => l.pos,
+            (Some(_), Some(std::cmp::Ordering::Less)) => self.pos,
+            _ => u64::MAX,
         }
     }
 
@@ -198,6 +295,7 @@ impl LogReader {
         self.file = next;
         self.pos = 4;
         self.checksum = true;
+        self.limit_cmp = self.limit.as_ref().map(|l| file_seq_cmp(&l.file, &self.file));
         Ok(())
     }
 
@@ -334,4 +432,123 @@ pub fn read_gtid_list(files: &FileSet, name: &str) -> Result<GtidState> {
         }
     }
     Ok(GtidState::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::event::intvar;
+    use crate::log::writer::{BinlogConfig, BinlogWriter, TxnEvents};
+    use crate::log::QueryStatus;
+
+    fn txn(i: u64, sql_len: usize) -> TxnEvents {
+        let sql = format!("INSERT INTO t VALUES ({i}, '{}')", "x".repeat(sql_len));
+        TxnEvents {
+            is_ddl: false,
+            events: vec![
+                (1_700_000_000, EventBody::Intvar { kind: intvar::INSERT_ID, value: i }),
+                (1_700_000_000, EventBody::query(7, "db", QueryStatus::standard(), &sql)),
+            ],
+        }
+    }
+
+    fn writer(dir: &Path, max_binlog_size: u64) -> BinlogWriter {
+        let cfg =
+            BinlogConfig { dir: dir.into(), sync_binlog: 0, max_binlog_size, ..Default::default() };
+        BinlogWriter::open(cfg).unwrap().0
+    }
+
+    /// Every event by `next_raw`, decoded, with its file and offset.
+    fn read_raw(r: &mut LogReader) -> Vec<(String, u64, Vec<u8>, Event)> {
+        let mut out = Vec::new();
+        while let Some(ev) = r.next_raw().unwrap() {
+            assert_eq!(ev.header, EventHeader::decode(ev.bytes).unwrap());
+            out.push((ev.file.to_string(), ev.pos, ev.bytes.to_vec(), ev.event().unwrap()));
+        }
+        out
+    }
+
+    #[test]
+    fn next_raw_reads_what_next_event_reads_across_buffers_and_rotations() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = writer(tmp.path(), 200_000);
+        for i in 0..3000 {
+            // Mostly small events straddling buffer refills; some larger than the whole buffer.
+            let len = if i % 700 == 0 { 300_000 } else { (i as usize * 37) % 400 };
+            w.append(&txn(i, len)).unwrap();
+        }
+        w.close().unwrap();
+        assert!(w.files().unwrap().len() > 5);
+        let mut owned = LogReader::open(tmp.path(), "repld-bin", "", 4).unwrap();
+        let owned: Vec<_> = std::iter::from_fn(|| owned.next_event().unwrap())
+            .map(|ev| (ev.file, ev.pos, ev.bytes, ev.event))
+            .collect();
+        let borrowed = read_raw(&mut LogReader::open(tmp.path(), "repld-bin", "", 4).unwrap());
+        assert!(owned.len() > 12_000, "{} events", owned.len());
+        assert_eq!(owned, borrowed);
+        // Starting mid-file and mid-log gives the same tail.
+        let (file, pos) = (owned[5000].0.clone(), owned[5000].1);
+        let tail = read_raw(&mut LogReader::open(tmp.path(), "repld-bin", &file, pos).unwrap());
+        assert_eq!(tail, owned[5000..]);
+    }
+
+    #[test]
+    fn next_raw_follows_a_growing_log_up_to_the_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = writer(tmp.path(), 1 << 30);
+        let mut r = LogReader::open(w.dir(), w.basename(), "", 4).unwrap();
+        let mut seen = 0;
+        for round in 0..3u64 {
+            let a = w.append(&txn(round, 10)).unwrap();
+            r.set_limit(Some(LogPos::new(a.file.clone(), a.start_pos)));
+            while r.next_raw().unwrap().is_some() {
+                seen += 1;
+            }
+            assert_eq!(r.position(), LogPos::new(a.file.clone(), a.start_pos));
+            r.set_limit(None);
+            let mut last = None;
+            while let Some(ev) = r.next_raw().unwrap() {
+                last = Some(ev.end_pos());
+                seen += 1;
+            }
+            assert_eq!(last, Some(a.end_pos));
+            w.flush_logs().unwrap();
+        }
+        // Header events of the first file (FORMAT_DESCRIPTION, GTID_LIST), then 4 per transaction and
+        // the ROTATE + new file's headers of each flush.
+        assert!(seen >= 2 + 3 * 4, "{seen} events");
+    }
+
+    #[test]
+    fn next_raw_reports_a_bad_crc_with_file_and_offset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = writer(tmp.path(), 1 << 30);
+        let a = w.append(&txn(1, 50)).unwrap();
+        w.close().unwrap();
+        let path = tmp.path().join(&a.file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = a.end_pos as usize - 10;
+        bytes[last] ^= 0x40; // inside the XID event
+        std::fs::write(&path, &bytes).unwrap();
+        let mut r = LogReader::open(tmp.path(), "repld-bin", &a.file, a.start_pos).unwrap();
+        let mut err = None;
+        for _ in 0..10 {
+            match r.next_raw() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    err = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let err = err.expect("a CRC error");
+        let xid_at = a.end_pos - 31;
+        assert!(
+            err.contains(&format!("{}:{xid_at}", a.file)) && err.contains("CRC32 mismatch"),
+            "{err}"
+        );
+        // The reader does not move past the bad event.
+        assert_eq!(r.position(), LogPos::new(a.file.clone(), xid_at));
+    }
 }

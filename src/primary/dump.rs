@@ -95,9 +95,9 @@ async fn stream(
             } else {
                 None
             };
-            let mut reader = LogReader::open(binlog.dir(), binlog.basename(), &file, pos)?;
-            // Events are forwarded verbatim: framing and CRC are checked, bodies are not decoded.
-            reader.set_decode_bodies(false);
+            // Events are forwarded verbatim ([`Batch::fill`]): framing and CRC are checked, bodies
+            // are not decoded.
+            let reader = LogReader::open(binlog.dir(), binlog.basename(), &file, pos)?;
             Ok((reader, fde))
         })
         .await
@@ -127,61 +127,48 @@ async fn stream(
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|&ns| ns > 0)
         .map(Duration::from_nanos);
+    let mut batch = Batch { last_file: current.clone(), ..Batch::default() };
     loop {
         durable.borrow_and_update();
         let limit = binlog.durable_pos();
-        let (r, batch) = tokio::task::spawn_blocking(move || {
+        let (r, b, err) = tokio::task::spawn_blocking(move || {
             reader.set_limit(Some(limit));
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            while batch.len() < BATCH_EVENTS && bytes < BATCH_BYTES {
-                match reader.next_event() {
-                    Ok(Some(ev)) => {
-                        bytes += ev.bytes.len();
-                        batch.push(ev);
-                    }
-                    Ok(None) => break,
-                    Err(e) => return (reader, Err((batch, e))),
-                }
-            }
-            (reader, Ok(batch))
+            let err = batch.fill(&mut reader).err();
+            (reader, batch, err)
         })
         .await
         .map_err(|e| Error::Io(e.to_string()))?;
-        reader = r;
-        let (batch, err) = match batch {
-            Ok(b) => (b, None),
-            Err((b, e)) => (b, Some(e)),
-        };
-        let caught_up = batch.is_empty() && err.is_none();
+        (reader, batch) = (r, b);
+        let caught_up = batch.events.is_empty() && err.is_none();
         // How far this batch takes the replica (SHOW SLAVE HOSTS): its last event, its last GTID.
-        let sent_to = batch.last().map(|ev| format!("{}:{}", ev.file, ev.end_pos()));
+        let sent_to = batch.events.last().map(|ev| format!("{}:{}", batch.last_file, ev.end_pos()));
         let sent_gtid =
-            batch.iter().rev().find(|ev| ev.event.header.type_code == types::GTID).and_then(|ev| {
-                match Event::decode(&ev.bytes).ok()? {
+            batch.events.iter().rev().find(|ev| ev.type_code == types::GTID).and_then(|ev| {
+                match Event::decode(&batch.data[ev.range.clone()]).ok()? {
                     Event { header, body: EventBody::Gtid { seq_no, domain_id, .. } } => {
                         Some(Gtid { domain_id, server_id: header.server_id, seq_no })
                     }
                     _ => None,
                 }
             });
-        for mut ev in batch {
-            if ev.file != current {
+        for ev in &batch.events {
+            if let Some(file) = &ev.new_file {
                 // Into the next file: a fake ROTATE naming it, as MariaDB sends at every switch
                 // (`mariadb-binlog -R` without --to-last-log stops there). It follows the previous
                 // file's FORMAT_DESCRIPTION, which says CRC32, so it carries one.
-                current = ev.file.clone();
+                current.clone_from(file);
                 hold.set_file(&current);
                 let body = EventBody::Rotate { position: ev.pos, next_file: current.clone() };
                 wire::write_binlog_event(&mut c.conn, &artificial(server_id, 0, body).encode())
                     .await?;
             }
-            if ev.event.header.type_code == types::FORMAT_DESCRIPTION && ev.bytes.len() > 18 {
+            let bytes = &mut batch.data[ev.range.clone()];
+            if ev.type_code == types::FORMAT_DESCRIPTION && bytes.len() > 18 {
                 // The stored FDE may still say "in use"; the flag is outside the CRC.
-                ev.bytes[17] &= !(flags::BINLOG_IN_USE as u8);
+                bytes[17] &= !(flags::BINLOG_IN_USE as u8);
             }
-            debug!(file = %ev.file, pos = ev.pos, kind = ev.event.header.type_code, "send event");
-            wire::write_binlog_event(&mut c.conn, &ev.bytes).await?;
+            debug!(file = %current, pos = ev.pos, kind = ev.type_code, "send event");
+            wire::write_binlog_event(&mut c.conn, bytes).await?;
         }
         if let Some(pos) = sent_to {
             if let Ok(mut r) = c.shared.replicas.lock() {
@@ -244,6 +231,58 @@ async fn stream(
                 _ = async { let _ = c.kill.wait_for(|k| *k).await; } => return Ok(()),
             }
         }
+    }
+}
+
+/// Events read from disk in one blocking step, to be sent: their bytes back to back in one buffer
+/// (reused from batch to batch), read with [`LogReader::next_raw`] (framing and CRC32 verified).
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    events: Vec<BatchEvent>,
+    /// The file of the last event read (at the start: the file the stream starts in).
+    last_file: String,
+}
+
+/// One event of a [`Batch`].
+struct BatchEvent {
+    /// Its bytes in [`Batch::data`].
+    range: std::ops::Range<usize>,
+    /// Its offset in its file.
+    pos: u64,
+    type_code: u8,
+    /// Set on the first event of a file other than the previous event's: that file's name.
+    new_file: Option<String>,
+}
+
+impl BatchEvent {
+    fn end_pos(&self) -> u64 {
+        self.pos + self.range.len() as u64
+    }
+}
+
+impl Batch {
+    /// Empties the batch, then reads up to [`BATCH_EVENTS`] events or [`BATCH_BYTES`] bytes (more
+    /// when one event is larger). On an error the events read before it stay in the batch.
+    fn fill(&mut self, reader: &mut LogReader) -> Result<()> {
+        self.data.clear();
+        self.events.clear();
+        while self.events.len() < BATCH_EVENTS && self.data.len() < BATCH_BYTES {
+            let Some(ev) = reader.next_raw()? else { break };
+            let new_file = (ev.file != self.last_file).then(|| ev.file.to_string());
+            if let Some(file) = &new_file {
+                self.last_file.clone_from(file);
+            }
+            let start = self.data.len();
+            self.data.extend_from_slice(ev.bytes);
+            self.events.push(BatchEvent {
+                range: start..self.data.len(),
+                pos: ev.pos,
+                type_code: ev.header.type_code,
+                new_file,
+            });
+        }
+        Ok(())
     }
 }
 
