@@ -35,8 +35,18 @@ use std::time::{Duration, Instant};
 pub const FLUSH_COMMITS: usize = 512;
 /// Flush when the visible transactions waiting hold this many bytes of keys and values.
 pub const FLUSH_BYTES: usize = 8 << 20;
-/// Flush when the oldest visible transaction has waited this long (checked at each apply).
+/// Flush when the oldest visible transaction has waited this long.
 pub const FLUSH_AGE: Duration = Duration::from_millis(200);
+/// An apply flushes by itself when this many times a threshold waits (the background flusher is
+/// behind).
+pub const FLUSH_BEHIND_LIMIT: usize = 4;
+
+/// True when a flush is due by count, size or age.
+fn flush_due(o: &Overlay) -> bool {
+    o.visible_count >= FLUSH_COMMITS
+        || o.visible_bytes >= FLUSH_BYTES
+        || o.oldest_visible.is_some_and(|t| t.elapsed() >= FLUSH_AGE)
+}
 
 /// Which overlay versions a view sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,8 +71,10 @@ pub struct Overlay {
     last_seq: u64,
     /// Highest applied (visible) sequence number.
     visible: u64,
-    /// Meta records applied since the last flush (latest value per name).
-    meta: BTreeMap<String, Vec<u8>>,
+    /// Meta records applied since the last flush (latest value per name, with the generation that set it).
+    meta: BTreeMap<String, (u64, Vec<u8>)>,
+    /// Generation of the latest meta record.
+    meta_gen: u64,
     /// Bytes of keys and values of the visible, unflushed transactions.
     visible_bytes: usize,
     /// Visible, unflushed transactions.
@@ -116,8 +128,10 @@ pub struct EngineInner {
     pub(crate) autoinc: Mutex<HashMap<u64, u64>>,
     /// Server-level variables published with `Engine::set_global_var`.
     pub(crate) globals: RwLock<BTreeMap<String, super::api::Value>>,
-    /// Serializes applies and flushes.
-    pub(crate) apply_lock: Mutex<()>,
+    /// Serializes flushes (applies and readers go on while one writes to sled).
+    pub(crate) flush_lock: Mutex<()>,
+    /// Wakes the background flusher (set when a threshold is reached).
+    pub(crate) flush_signal: Arc<(Mutex<bool>, std::sync::Condvar)>,
     /// Parsed statement templates.
     pub(crate) stmt_cache: super::parse::StmtCache,
     /// Where SHOW STATUS reads the server's status variables from (set by the server).
@@ -142,7 +156,8 @@ impl EngineInner {
             catalog_gen: AtomicU64::new(0),
             autoinc: Mutex::new(HashMap::new()),
             globals: RwLock::new(BTreeMap::new()),
-            apply_lock: Mutex::new(()),
+            flush_lock: Mutex::new(()),
+            flush_signal: Arc::new((Mutex::new(false), std::sync::Condvar::new())),
             stmt_cache: super::parse::StmtCache::default(),
             status: RwLock::new(None),
         }
@@ -170,10 +185,11 @@ impl EngineInner {
     }
 
     /// Makes every published transaction up to `seq` visible to readers and records `meta` for the
-    /// flush that writes them; flushes when the thresholds of the module docs say so.
+    /// flush that writes them. A flush is due at the thresholds of the module docs: the background
+    /// flusher does it; the caller does it itself for DDL and when the flusher is far behind
+    /// ([`FLUSH_BEHIND_LIMIT`] times a threshold), so memory stays bounded.
     pub fn apply(&self, seq: u64, meta: &[MetaRecord]) -> Result<()> {
-        let _g = self.apply_lock.lock().map_err(|_| Error::Abort("apply lock poisoned".into()))?;
-        let flush = {
+        let (inline, due) = {
             let mut o = self.overlay_write()?;
             let seq = seq.min(o.last_seq);
             if seq > o.visible {
@@ -195,31 +211,47 @@ impl EngineInner {
                 }
             }
             for (name, v) in meta {
-                o.meta.insert(name.clone(), v.clone());
+                o.meta_gen += 1;
+                let gen = o.meta_gen;
+                o.meta.insert(name.clone(), (gen, v.clone()));
             }
-            o.catalog
-                || o.visible_count >= FLUSH_COMMITS
-                || o.visible_bytes >= FLUSH_BYTES
-                || o.oldest_visible.is_some_and(|t| t.elapsed() >= FLUSH_AGE)
+            let inline = o.catalog
+                || o.visible_count >= FLUSH_BEHIND_LIMIT * FLUSH_COMMITS
+                || o.visible_bytes >= FLUSH_BEHIND_LIMIT * FLUSH_BYTES;
+            (inline, flush_due(&o))
         };
-        if flush {
-            self.flush_locked()?;
+        if inline {
+            self.flush_pending()?;
+        } else if due {
+            let (flag, cv) = &*self.flush_signal;
+            if let Ok(mut f) = flag.lock() {
+                *f = true;
+                cv.notify_one();
+            }
         }
         Ok(())
     }
 
-    /// Starts the thread that flushes applied transactions once the oldest has waited [`FLUSH_AGE`]
-    /// (so that an idle server's store catches up with its log). It ends with the engine.
+    /// Starts the thread that flushes applied transactions when a threshold is reached or the oldest
+    /// has waited [`FLUSH_AGE`] (so that an idle server's store catches up with its log). It ends with
+    /// the engine.
     pub fn start_flusher(inner: &Arc<EngineInner>) {
         let weak = Arc::downgrade(inner);
+        let signal = inner.flush_signal.clone();
         let spawned = std::thread::Builder::new().name("store-flush".into()).spawn(move || loop {
-            std::thread::sleep(FLUSH_AGE / 2);
+            {
+                let (flag, cv) = &*signal;
+                let Ok(mut f) = flag.lock() else { return };
+                if !*f {
+                    f = match cv.wait_timeout(f, FLUSH_AGE / 2) {
+                        Ok((f, _)) => f,
+                        Err(_) => return,
+                    };
+                }
+                *f = false;
+            }
             let Some(inner) = weak.upgrade() else { return };
-            let due = inner
-                .overlay
-                .read()
-                .map(|o| o.oldest_visible.is_some_and(|t| t.elapsed() >= FLUSH_AGE))
-                .unwrap_or(false);
+            let due = inner.overlay.read().map(|o| flush_due(&o)).unwrap_or(false);
             if due {
                 if let Err(e) = inner.flush_pending() {
                     tracing::warn!(cause = %e, "background store flush failed");
@@ -233,17 +265,19 @@ impl EngineInner {
 
     /// Writes every visible transaction and the pending meta records to sled now.
     pub fn flush_pending(&self) -> Result<()> {
-        let _g = self.apply_lock.lock().map_err(|_| Error::Abort("apply lock poisoned".into()))?;
+        let _g = self.flush_lock.lock().map_err(|_| Error::Abort("flush lock poisoned".into()))?;
         self.flush_locked()
     }
 
     /// Records `meta` and writes it, with every visible transaction, to sled now.
     pub fn put_meta(&self, meta: &[MetaRecord]) -> Result<()> {
-        let _g = self.apply_lock.lock().map_err(|_| Error::Abort("apply lock poisoned".into()))?;
+        let _g = self.flush_lock.lock().map_err(|_| Error::Abort("flush lock poisoned".into()))?;
         {
             let mut o = self.overlay_write()?;
             for (name, v) in meta {
-                o.meta.insert(name.clone(), v.clone());
+                o.meta_gen += 1;
+                let gen = o.meta_gen;
+                o.meta.insert(name.clone(), (gen, v.clone()));
             }
         }
         self.flush_locked()
@@ -251,15 +285,17 @@ impl EngineInner {
 
     /// A meta record: the value waiting for the next flush, else sled's.
     pub fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        if let Some(v) = self.overlay_read()?.meta.get(name) {
+        if let Some((_, v)) = self.overlay_read()?.meta.get(name) {
             return Ok(Some(v.clone()));
         }
         Ok(self.db.get(meta_key(name))?.map(|v| v.to_vec()))
     }
 
-    /// The flush itself; the caller holds `apply_lock`.
+    /// The flush itself; the caller holds `flush_lock`. Takes a snapshot of the visible transactions
+    /// and the meta records, writes them to sled without holding the overlay lock (readers and applies
+    /// go on), then drops from the overlay exactly what was written.
     fn flush_locked(&self) -> Result<()> {
-        let (sets, meta, upto) = {
+        let (sets, meta, upto, gen) = {
             let o = self.overlay_read()?;
             if o.visible_count == 0 && o.meta.is_empty() {
                 return Ok(());
@@ -271,13 +307,15 @@ impl EngineInner {
                 .map(|(_, w, _)| w.clone())
                 .collect();
             let meta: Vec<MetaRecord> =
-                o.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            (sets, meta, o.visible)
+                o.meta.iter().map(|(k, (_, v))| (k.clone(), v.clone())).collect();
+            (sets, meta, o.visible, o.meta_gen)
         };
         self.apply_sets(&sets, &meta)?;
         let mut o = self.overlay_write()?;
         while o.commits.front().is_some_and(|(s, _, _)| *s <= upto) {
-            let Some((_, ws, _)) = o.commits.pop_front() else { break };
+            let Some((_, ws, bytes)) = o.commits.pop_front() else { break };
+            o.visible_count = o.visible_count.saturating_sub(1);
+            o.visible_bytes = o.visible_bytes.saturating_sub(bytes);
             for k in ws.keys() {
                 if let Some(versions) = o.keys.get_mut(k) {
                     versions.retain(|(s, _)| *s > upto);
@@ -287,12 +325,15 @@ impl EngineInner {
                 }
             }
         }
-        // Meta applied after our snapshot cannot exist: applies hold apply_lock, as we do.
-        o.meta.clear();
-        o.visible_count = 0;
-        o.visible_bytes = 0;
-        o.oldest_visible = None;
-        o.catalog = false;
+        // Meta set after the snapshot stays for the next flush.
+        o.meta.retain(|_, (g, _)| *g > gen);
+        let visible = o.visible;
+        o.catalog = o
+            .commits
+            .iter()
+            .take_while(|(s, _, _)| *s <= visible)
+            .any(|(_, ws, _)| touches_catalog(ws));
+        o.oldest_visible = if o.visible_count > 0 { Some(Instant::now()) } else { None };
         Ok(())
     }
 
@@ -611,29 +652,53 @@ mod tests {
     }
 
     #[test]
-    fn flushes_by_count_and_at_drop() {
-        let dir = tempfile::tempdir().unwrap();
+    fn an_apply_flushes_itself_when_far_behind_and_drop_flushes_the_rest() {
+        let limit = FLUSH_BEHIND_LIMIT * FLUSH_COMMITS;
+        // A second handle on the same store, to look at it after the engine is gone.
+        let db = sled::Config::new().temporary(true).open().unwrap();
         {
-            let inner = EngineInner::new(sled::Config::new().path(dir.path()).open().unwrap());
-            for i in 0..FLUSH_COMMITS + 3 {
+            // No background flusher here: only the applies' own flushes.
+            let inner = EngineInner::new(db.clone());
+            for i in 0..limit + 3 {
                 let k = format!("R{i:05}");
                 let seq = inner.publish(set(&[(&k, Some("x"))])).unwrap();
                 inner.apply(seq, &[("pos".into(), seq.to_string().into_bytes())]).unwrap();
             }
-            // The count threshold flushed the first FLUSH_COMMITS; three wait in the overlay.
             assert_eq!(inner.overlay.read().unwrap().commits.len(), 3);
             assert_eq!(
                 inner.db.get(meta_key("pos")).unwrap().as_deref(),
-                Some(FLUSH_COMMITS.to_string().as_bytes())
+                Some(limit.to_string().as_bytes())
             );
         }
         // Dropping the engine flushed the rest.
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
-        assert_eq!(db.scan_prefix(b"R").count(), FLUSH_COMMITS + 3);
+        assert_eq!(db.scan_prefix(b"R").count(), limit + 3);
         assert_eq!(
             db.get(meta_key("pos")).unwrap().as_deref(),
-            Some((FLUSH_COMMITS + 3).to_string().as_bytes())
+            Some((limit + 3).to_string().as_bytes())
         );
+    }
+
+    #[test]
+    fn the_background_flusher_takes_full_groups_while_applies_go_on() {
+        let inner = Arc::new(EngineInner::new(sled::Config::new().temporary(true).open().unwrap()));
+        EngineInner::start_flusher(&inner);
+        let n = 3 * FLUSH_COMMITS;
+        for i in 0..n {
+            let k = format!("R{i:05}");
+            let seq = inner.publish(set(&[(&k, Some("x"))])).unwrap();
+            inner.apply(seq, &[("pos".into(), seq.to_string().into_bytes())]).unwrap();
+            // Every applied row is visible at once, flushed or not.
+            assert_eq!(read(&inner, Visibility::Applied, &k).as_deref(), Some("x"));
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while inner.db.get(meta_key("pos")).unwrap().as_deref() != Some(n.to_string().as_bytes()) {
+            assert!(Instant::now() < deadline, "the flusher did not catch up");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(inner.db.scan_prefix(b"R").count(), n);
+        let o = inner.overlay.read().unwrap();
+        assert!(o.commits.is_empty() && o.keys.is_empty() && o.meta.is_empty());
+        assert_eq!((o.visible_count, o.visible_bytes), (0, 0));
     }
 
     #[test]
