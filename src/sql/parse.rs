@@ -20,6 +20,55 @@ pub const SERVER_VERSION_ID: u32 = 101119;
 /// Largest statement nesting sqlparser is allowed (its default recursion limit is 50).
 const RECURSION_LIMIT: usize = 100;
 
+/// If a quoted string (`'..'`, `".."`, `` `..` ``, with backslash escapes outside backticks) starts at
+/// `b[i]`, the index just past it (past the end of the text when it is not closed).
+fn skip_quoted(b: &[u8], mut i: usize) -> Option<usize> {
+    let q = b[i];
+    if !matches!(q, b'\'' | b'"' | b'`') {
+        return None;
+    }
+    i += 1;
+    while i < b.len() && b[i] != q {
+        if b[i] == b'\\' && q != b'`' {
+            i += 1;
+        }
+        i += 1;
+    }
+    Some(i + 1)
+}
+
+/// If a quoted string or a comment (`#`, `-- `, `/* */`) starts at `b[i]`, the index just past it (the
+/// end of the text when it is not closed). Version comments (`/*!`, `/*M`) are skipped only with
+/// `version_comments`; otherwise they are code.
+fn skip_quoted_or_comment(b: &[u8], mut i: usize, version_comments: bool) -> Option<usize> {
+    if let Some(next) = skip_quoted(b, i) {
+        return Some(next);
+    }
+    match b[i] {
+        b'#' => Some(line_end(b, i)),
+        b'-' if b.get(i + 1) == Some(&b'-')
+            && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+        {
+            Some(line_end(b, i))
+        }
+        b'/' if b.get(i + 1) == Some(&b'*')
+            && (version_comments || !matches!(b.get(i + 2), Some(b'!') | Some(b'M'))) =>
+        {
+            i += 2;
+            while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                i += 1;
+            }
+            Some(i + 2)
+        }
+        _ => None,
+    }
+}
+
+/// The index of the newline ending the line that `i` is on (or the end of the text).
+fn line_end(b: &[u8], i: usize) -> usize {
+    b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p)
+}
+
 /// Splits `sql` at top-level semicolons; empty statements are dropped.
 pub fn split(sql: &str) -> Vec<&str> {
     let b = sql.as_bytes();
@@ -27,44 +76,11 @@ pub fn split(sql: &str) -> Vec<&str> {
     let mut start = 0;
     let mut i = 0;
     while i < b.len() {
+        if let Some(next) = skip_quoted_or_comment(b, i, true) {
+            i = next;
+            continue;
+        }
         match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() {
-                    if b[i] == b'\\' && q != b'`' {
-                        i += 2;
-                        continue;
-                    }
-                    if b[i] == q {
-                        if i + 1 < b.len() && b[i + 1] == q {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'-' if b.get(i + 1) == Some(&b'-')
-                && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
-            {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 2;
-            }
             b';' => {
                 out.push(&sql[start..i]);
                 i += 1;
@@ -114,17 +130,11 @@ pub fn expand_version_comments(sql: &str) -> std::borrow::Cow<'_, str> {
     let mut i = 0;
     let mut last = 0;
     while i < b.len() {
+        if let Some(next) = skip_quoted(b, i) {
+            i = next;
+            continue;
+        }
         match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && q != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
             b'/' if sql[i..].starts_with("/*!") || sql[i..].starts_with("/*M!") => {
                 let hdr = if sql[i..].starts_with("/*!") { 3 } else { 4 };
                 let body_start = i + hdr;
@@ -323,38 +333,11 @@ pub fn replace_found_rows(text: &str, n: u64) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let (mut i, mut last, mut replaced) = (0, 0, 0);
     while i < b.len() {
+        if let Some(next) = skip_quoted_or_comment(b, i, false) {
+            i = next;
+            continue;
+        }
         match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && q != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'-' if b.get(i + 1) == Some(&b'-')
-                && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
-            {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*')
-                && !matches!(b.get(i + 2), Some(b'!') | Some(b'M')) =>
-            {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 2;
-            }
             c if is_ident(c) => {
                 let start = i;
                 while i < b.len() && is_ident(b[i]) {
@@ -405,16 +388,11 @@ fn comma_update(body: &str) -> Option<String> {
     let mut commas = vec![];
     let (mut i, mut depth) = (6, 0i32);
     while i < b.len() {
+        if let Some(next) = skip_quoted(b, i) {
+            i = next;
+            continue;
+        }
         match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && q != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
             b'(' => depth += 1,
             b')' => depth -= 1,
             b',' if depth == 0 => commas.push(i),

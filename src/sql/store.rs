@@ -195,12 +195,13 @@ impl EngineInner {
             if seq > o.visible {
                 let old = o.visible;
                 let (mut n, mut bytes, mut catalog) = (0, 0, false);
-                for (s, ws, b) in o.commits.iter() {
-                    if *s > old && *s <= seq {
-                        n += 1;
-                        bytes += b;
-                        catalog |= touches_catalog(ws);
-                    }
+                // The newly visible ones: the commits are in sequence order, so walk back from `seq`.
+                let newly =
+                    o.commits.iter().rev().skip_while(|c| c.0 > seq).take_while(|c| c.0 > old);
+                for (_, ws, b) in newly {
+                    n += 1;
+                    bytes += b;
+                    catalog |= touches_catalog(ws);
                 }
                 o.visible = seq;
                 o.visible_count += n;
