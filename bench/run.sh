@@ -5,9 +5,11 @@
 # Matrix (issue 7): durable (sync_binlog=1) oltp_insert at 1 and 8 threads, oltp_write_only at 8 threads,
 # TABLES x SIZE rows, DUR seconds each; then N single-row INSERTs from one `mariadb` client. After every load:
 # the time until the replica has applied everything (catch-up), CHECKSUM TABLE on both sides, and the RSS
-# of every server.
+# of every server. Last (issue 5), the SQL thread's apply rate on a pre-filled relay log: the replica's
+# SQL thread is stopped, oltp_write_only runs at 8 threads for DUR seconds, the IO thread receives all of
+# it, then the SQL thread is started and timed until it has applied everything.
 #
-# Knobs: DUR (20) TABLES (4) SIZE (10000) INSERT_N (20000) PS_MODE (auto) OUT (/tmp/repld-bench)
+# Knobs: DUR (20) TABLES (4) SIZE (10000) INSERT_N (20000) PS_MODE (auto) OUT (/tmp/repld-bench) APPLY_RATE (1)
 #        SYSTEMS ("repld mariadb")  REPLD_BIN (target/release/repld, built if missing)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -120,11 +122,43 @@ run_inserts() {
     record "$SYS" "inserts x$INSERT_N checksum" "$(checksums_match ins.t)"
 }
 
+# wait_received FILE POS [timeout_s]: polls until the IO thread has read up to FILE:POS.
+wait_received() {
+    local file=$1 pos=$2 timeout=${3:-600} t0 rf ep mf rp sbm
+    t0=$(now)
+    while :; do
+        read -r rf ep mf rp sbm < <(replica_pos)
+        if [ "$mf" = "$file" ] && [ "${rp:-0}" -ge "$pos" ]; then return 0; fi
+        if awk -v a="$(now)" -v b="$t0" -v t="$timeout" 'BEGIN{exit !(a-b>t)}'; then return 1; fi
+        sleep 0.02
+    done
+}
+
+run_apply_rate() {
+    local test=oltp_write_only th=8 tag="$SYS-apply-rate" pf pp secs txns
+    SB "$test" cleanup >/dev/null 2>&1 || true
+    p_sql -e "CREATE DATABASE IF NOT EXISTS sbtest"
+    SB "$test" prepare >"$OUT/$tag.prepare.log" 2>&1
+    sync_replica
+    r_sql -e "STOP SLAVE SQL_THREAD"
+    SB "$test" --threads="$th" --time="$DUR" --db-ps-mode="$PS_MODE" run >"$OUT/$tag.log" 2>&1
+    read -r pf pp < <(primary_pos)
+    if ! wait_received "$pf" "$pp" 900; then record "$SYS" "apply rate txn/s" "TIMEOUT"; return 0; fi
+    r_sql -e "START SLAVE SQL_THREAD"
+    secs=$(wait_catchup "$pf" "$pp" 900) || true
+    txns=$(awk '/transactions:/{print $2}' "$OUT/$tag.log")
+    record "$SYS" "apply rate txn/s (relay pre-filled)" \
+        "$(awk -v n="$txns" -v s="$secs" 'BEGIN{ if (s+0 > 0) printf "%.0f", n/s; else print "NA" }')"
+    record "$SYS" "apply rate transactions" "$txns"
+    record "$SYS" "apply rate checksum" "$(checksums_match "$(sb_tables)")"
+}
+
 run_matrix() {
     run_sysbench oltp_insert 1
     run_sysbench oltp_insert 8
     run_sysbench oltp_write_only 8
     [ "$INSERT_N" -gt 0 ] && run_inserts
+    [ "${APPLY_RATE:-1}" = 1 ] && run_apply_rate
     return 0
 }
 

@@ -55,6 +55,16 @@ pub enum Error {
     /// The operation was aborted because the server is shutting down or a peer went away.
     #[error("aborted: {0}")]
     Abort(String),
+    /// A write statement ran under row locking ([`crate::sql::LockMode::Rows`]) and touched rows that
+    /// another transaction holds (`keys`), or needs the exclusive lock; it left nothing behind. The
+    /// server waits for them and runs the statement again; clients never see this error.
+    #[error("statement needs locks held by another transaction")]
+    LockNeeded {
+        /// Row keys held by another transaction.
+        keys: Vec<Vec<u8>>,
+        /// The statement needs the exclusive lock.
+        exclusive: bool,
+    },
 }
 
 impl Error {
@@ -72,6 +82,11 @@ impl Error {
             Error::Io(m) => (1026, "HY000".into(), format!("Error writing file: {m}")),
             Error::LogPurged(m) | Error::PositionNotFound(m) => (1236, "HY000".into(), m.clone()),
             Error::Abort(m) => (1053, "08S01".into(), m.clone()),
+            Error::LockNeeded { .. } => (
+                1205,
+                "HY000".into(),
+                "Lock wait timeout exceeded; try restarting transaction".into(),
+            ),
         }
     }
 

@@ -1,11 +1,13 @@
 //! The commit pipeline of DESIGN.md: binlog first, group commit, store after the fsync, OK last.
 //!
 //! For the transactions a statement finished ([`crate::sql::Session::take_commits`]), in order:
-//! 1. under the writer lock (held by the session since its first write): build the events of each
-//!    transaction ([`crate::primary::events`]), append them to the binary log in one write, and
-//!    [`Engine::publish`] the write set under the next sequence number, so the next writer sees it;
-//! 2. release the writer lock if the session's transaction is over, so that the next transaction can
-//!    execute while this one waits for its fsync;
+//! 1. under the commit-order lock (the session holds the row locks of what it changed since its first
+//!    write, see [`crate::primary::locks`]): build the events of each transaction
+//!    ([`crate::primary::events`]), append them to the binary log in one write, and
+//!    [`Engine::publish`] the write set under the next sequence number, so the next writer of those
+//!    rows sees it;
+//! 2. release the session's row locks if its transaction is over, so that transactions waiting for
+//!    them can execute while this one waits for its fsync;
 //! 3. hand the position to the [`Syncer`] thread and wait: it runs [`BinlogWriter::sync`] (one fsync
 //!    covers every transaction appended so far: group commit), then
 //! 4. [`Engine::apply`]s the published write sets up to the newest synced one, in one sled batch
@@ -28,7 +30,7 @@ use crate::primary::state::{AppliedPos, Shared};
 use crate::sql::PendingCommit;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::{watch, OwnedMutexGuard};
+use tokio::sync::watch;
 
 /// What the syncer has made durable and applied.
 #[derive(Clone, Debug, Default)]
@@ -109,19 +111,25 @@ fn sync_loop(weak: Weak<Shared>) {
     }
 }
 
-/// Logs, publishes, syncs and applies `commits` (see the module docs). `guard` must hold the writer
-/// lock; it is released after the appends unless `keep_lock` (the session's transaction goes on).
+/// Logs, publishes, syncs and applies `commits` (see the module docs). The session holds the locks
+/// of the rows the commits changed; `release` (the session's id) releases them once the commits are
+/// appended and published, unless the session's transaction goes on (`None`).
 pub async fn commit(
     shared: &Arc<Shared>,
     commits: Vec<crate::sql::PendingCommit>,
     thread_id: u32,
-    guard: &mut Option<OwnedMutexGuard<()>>,
-    keep_lock: bool,
+    release: Option<u32>,
 ) -> Result<()> {
-    debug_assert!(guard.is_some(), "commit without the writer lock");
-    let (last, appended_all) = append_all(shared, &commits, thread_id);
-    if !keep_lock {
-        *guard = None;
+    let (last, appended_all) = {
+        // Append and publish are one step for every committer: binlog order = sequence order.
+        let _order = shared
+            .commit_order
+            .lock()
+            .map_err(|_| Error::Abort("commit order lock poisoned".into()))?;
+        append_all(shared, &commits, thread_id)
+    };
+    if let Some(owner) = release {
+        shared.locks.release(owner);
     }
     // Whatever was appended before a failure is synced and applied all the same: it is in the log.
     let Some((seq, appended, pos)) = last else { return appended_all };

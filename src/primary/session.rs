@@ -5,8 +5,8 @@
 //! connection between commands. A command in progress (above all a commit) always runs to its end.
 //!
 //! Statements go to the SQL engine except those the server layer answers itself
-//! ([`crate::primary::admin`]) and the replica-role statements ([`ReplicaControl`]). Writes take the
-//! writer lock first and hand finished transactions to the commit pipeline ([`crate::primary::commit`]).
+//! ([`crate::primary::admin`]) and the replica-role statements ([`ReplicaControl`]). Writes run under row
+//! locks ([`crate::primary::locks`]; DDL and unbounded statements alone) and hand finished transactions to the commit pipeline ([`crate::primary::commit`]).
 //! A COM_BINLOG_DUMP turns the connection into a binlog stream ([`crate::primary::dump`]) until the
 //! replica goes away.
 //!
@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, OwnedMutexGuard};
+use tokio::sync::watch;
 use tracing::{debug, instrument};
 
 /// MySQL's default `innodb_lock_wait_timeout`: how long a write waits for the writer lock.
@@ -102,8 +102,6 @@ pub(crate) struct Conn {
     pub(crate) client: ClientInfo,
     pub(crate) peer: String,
     pub(crate) sess: sql::Session,
-    /// The writer lock, while the open transaction has writes.
-    pub(crate) guard: Option<OwnedMutexGuard<()>>,
     prepared: HashMap<u32, Prepared>,
     next_stmt_id: u32,
     multi_statements: bool,
@@ -161,6 +159,7 @@ pub async fn serve(
         );
     }
     let mut sess = sql::Session::new();
+    sess.connection_id = id;
     sess.current_db = client.db.clone();
     let multi_statements = client.capabilities & wire::CLIENT_MULTI_STATEMENTS != 0;
     debug!(user = %client.user, %peer, "connected");
@@ -171,7 +170,6 @@ pub async fn serve(
         client,
         peer: host,
         sess,
-        guard: None,
         prepared: HashMap::new(),
         next_stmt_id: 1,
         multi_statements,
@@ -181,6 +179,13 @@ pub async fn serve(
         kill,
     };
     c.command_loop().await
+}
+
+impl Drop for Conn {
+    /// A connection that goes away mid-transaction leaves its locks behind for nobody: release them.
+    fn drop(&mut self) {
+        self.shared.locks.release(self.id);
+    }
 }
 
 impl Conn {
@@ -441,25 +446,79 @@ impl Conn {
                     format!("Write command denied to user '{}'@'{}'", self.client.user, self.peer),
                 ));
             }
-            if self.guard.is_none() {
-                self.guard = Some(self.lock_writer().await?);
+            if stmt.kind == StmtKind::Ddl {
+                // DDL runs alone: it waits until no other transaction holds a lock.
+                self.lock_exclusive().await?;
             }
+            self.sess.lock_mode = if self.shared.locks.holds_exclusive(self.id) {
+                sql::LockMode::Exclusive
+            } else {
+                sql::LockMode::Rows(self.shared.locks.clone())
+            };
         }
-        let r = self.engine_execute(stmt);
+        let r = self.execute_locked(stmt).await;
         let commits = self.sess.take_commits();
         let in_txn_with_writes = self.sess.has_writes();
         if !commits.is_empty() {
-            if self.guard.is_none() {
-                // A session statement (SET autocommit=1, BEGIN) ended a transaction: it had writes,
-                // so the lock is held; this is only a safety net.
-                self.guard = Some(self.lock_writer().await?);
-            }
             self.shared.set_process(self.id, "Query", "Commit", Some(&stmt.text));
-            commit::commit(&self.shared, commits, self.id, &mut self.guard, in_txn_with_writes)
-                .await?;
+            let release = (!in_txn_with_writes).then_some(self.id);
+            commit::commit(&self.shared, commits, self.id, release).await?;
         }
         if !in_txn_with_writes {
-            self.guard = None;
+            self.shared.locks.release(self.id);
+        }
+        r
+    }
+
+    /// Runs a statement; under row locking, waits for the locks it reports missing and runs it again
+    /// (the engine discarded it). A deadlock rolls the whole transaction back, as InnoDB does.
+    async fn execute_locked(&mut self, stmt: &Stmt) -> Result<Outcome> {
+        loop {
+            let (keys, exclusive) = match self.engine_execute(stmt) {
+                Err(Error::LockNeeded { keys, exclusive }) => (keys, exclusive),
+                r => return r,
+            };
+            self.shared.set_process(self.id, "Query", "Waiting for row lock", Some(&stmt.text));
+            let wait = self.lock_wait();
+            let got = if exclusive {
+                self.shared.locks.lock_exclusive(self.id, wait).await
+            } else {
+                self.shared.locks.lock_rows(self.id, &keys, wait).await
+            };
+            match got {
+                Ok(()) if exclusive => self.sess.lock_mode = sql::LockMode::Exclusive,
+                Ok(()) => {}
+                Err(e) => {
+                    if e.to_mysql().0 == 1213 {
+                        self.rollback_transaction();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Discards the open transaction (after a deadlock) and releases its locks.
+    fn rollback_transaction(&mut self) {
+        if let Ok(stmts) = self.shared.engine.parse("ROLLBACK") {
+            for s in &stmts {
+                let _ = self.engine_execute(s);
+            }
+        }
+        self.shared.locks.release(self.id);
+    }
+
+    /// Waits for the exclusive lock (DDL), as [`Conn::execute_locked`] does for statements.
+    async fn lock_exclusive(&mut self) -> Result<()> {
+        if self.shared.locks.holds_exclusive(self.id) {
+            return Ok(());
+        }
+        self.shared.set_process(self.id, "Query", "Waiting for table metadata lock", None);
+        let r = self.shared.locks.lock_exclusive(self.id, self.lock_wait()).await;
+        if let Err(e) = &r {
+            if e.to_mysql().0 == 1213 {
+                self.rollback_transaction();
+            }
         }
         r
     }
@@ -484,20 +543,9 @@ impl Conn {
         }
     }
 
-    /// Waits for the writer lock, up to `innodb_lock_wait_timeout` (ERROR 1205 after it).
-    async fn lock_writer(&mut self) -> Result<OwnedMutexGuard<()>> {
-        let wait = self
-            .session_secs("innodb_lock_wait_timeout")
-            .map_or(LOCK_WAIT_TIMEOUT, Duration::from_secs);
-        let lock = self.shared.writer.clone().lock_owned();
-        match tokio::time::timeout(wait, lock).await {
-            Ok(g) => Ok(g),
-            Err(_) => Err(Error::sql(
-                1205,
-                "HY000",
-                "Lock wait timeout exceeded; try restarting transaction",
-            )),
-        }
+    /// How long a statement waits for a lock: `innodb_lock_wait_timeout` (ERROR 1205 after it).
+    fn lock_wait(&self) -> Duration {
+        self.session_secs("innodb_lock_wait_timeout").map_or(LOCK_WAIT_TIMEOUT, Duration::from_secs)
     }
 
     fn use_db(&mut self, db: &str) -> Result<()> {
@@ -512,8 +560,9 @@ impl Conn {
     fn reset_session(&mut self) {
         let db = self.sess.current_db.take();
         self.sess = sql::Session::new();
+        self.sess.connection_id = self.id;
         self.sess.current_db = db;
-        self.guard = None;
+        self.shared.locks.release(self.id);
         self.prepared.clear();
         self.repl_vars.clear();
     }

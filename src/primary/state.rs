@@ -1,4 +1,4 @@
-//! State shared by every connection of one server: the engine, the binary log, the writer lock, the
+//! State shared by every connection of one server: the engine, the binary log, the lock table, the
 //! process list and the replicas that are connected.
 
 use crate::config::{Privilege as ConfigPrivilege, ServerConfig};
@@ -120,9 +120,12 @@ pub struct Shared {
     pub engine: Engine,
     /// The binary log.
     pub binlog: BinlogWriter,
-    /// The single writer lock: held by a session from its first write until its transaction is logged.
-    pub writer: Arc<tokio::sync::Mutex<()>>,
-    /// GTID state of the log as of the last append (kept under the writer lock).
+    /// Row locks of the write transactions (see [`crate::primary::locks`]).
+    pub locks: Arc<crate::primary::locks::LockTable>,
+    /// Held while a commit is appended to the binlog and published to the store, so that the binlog
+    /// order and the store's sequence order are one order.
+    pub commit_order: Mutex<()>,
+    /// GTID state of the log as of the last append (kept under `commit_order`).
     pub gtid_state: Mutex<GtidState>,
     /// Highest sequence number applied to the store, and a lock that serializes applies.
     pub applied_seq: Mutex<u64>,

@@ -221,9 +221,9 @@ pub struct PendingCommit {
 pub enum StmtKind {
     /// Reads only (SELECT, SHOW, CHECKSUM TABLE, DESCRIBE, ...).
     Read,
-    /// A data change (INSERT, UPDATE, DELETE, REPLACE, ...): needs the writer lock.
+    /// A data change (INSERT, UPDATE, DELETE, REPLACE, ...): runs alone or under row locks.
     Write,
-    /// DDL: implicit commit, needs the writer lock, logged standalone.
+    /// DDL: implicit commit, runs alone, logged standalone.
     Ddl,
     /// BEGIN / START TRANSACTION.
     Begin,
@@ -252,9 +252,34 @@ pub struct Stmt {
     pub parsed: Option<sqlparser::ast::Statement>,
 }
 
+/// Row locks of concurrent write transactions, as the engine asks for them (the server implements
+/// it: `crate::primary` keeps one lock table per server).
+pub trait RowLocks: Send + Sync + std::fmt::Debug {
+    /// Takes the lock of `key` for `owner` unless another owner holds it (or the exclusive lock is
+    /// held or wanted by another); true when `owner` holds it now.
+    fn try_lock(&self, owner: u32, key: &[u8]) -> bool;
+}
+
+/// How a session's write statements coordinate with other sessions' write transactions.
+#[derive(Clone, Debug, Default)]
+pub enum LockMode {
+    /// No other write transaction runs at the same time (the session holds the server's exclusive
+    /// lock, or it is the only writer: a replica's applier, recovery, tests). Nothing is checked.
+    #[default]
+    Exclusive,
+    /// Other write transactions run concurrently: every row key a write statement reads or changes
+    /// must be locked through `locks` (owner: the session's connection id), and a statement the engine
+    /// cannot bound to rows (range and index scans, tables without a primary key) needs the exclusive
+    /// lock. A statement that cannot get what it needs is discarded and fails with
+    /// [`crate::error::Error::LockNeeded`], saying what to wait for before running it again.
+    Rows(std::sync::Arc<dyn RowLocks>),
+}
+
 /// Per-connection state: current database, variables, the open transaction.
 #[derive(Debug, Default)]
 pub struct Session {
+    /// How write statements coordinate with other sessions (default: [`LockMode::Exclusive`]).
+    pub lock_mode: LockMode,
     /// Current database (`USE`).
     pub current_db: Option<String>,
     /// User variables (`@name`), names lower-cased.
@@ -344,7 +369,7 @@ impl Session {
         self.txn.is_some()
     }
 
-    /// True if the open transaction has written anything (so that it holds the writer lock).
+    /// True if the open transaction has written anything (so that it holds locks).
     pub fn has_writes(&self) -> bool {
         self.txn.as_ref().is_some_and(|t| !t.writes.is_empty() || !t.statements.is_empty())
     }
@@ -393,8 +418,8 @@ impl Engine {
 
     /// Executes one statement in a session. Writes go to the session's write set; finished transactions
     /// are queued in the session for [`Session::take_commits`]. A failing statement leaves no trace.
-    /// The caller must hold the writer lock for kinds Write and Ddl (and for Commit of a transaction
-    /// that has writes).
+    /// Kinds Write and Ddl must not run concurrently with other writers unless the session's
+    /// [`LockMode`] is `Rows` (Ddl always runs alone).
     pub fn execute(
         &self,
         session: &mut Session,
@@ -405,8 +430,8 @@ impl Engine {
     }
 
     /// Makes a committed-but-unapplied transaction visible to subsequent writers and returns its
-    /// sequence number (strictly increasing; the binlog order). Must be called with the writer lock
-    /// held, in log order.
+    /// sequence number (strictly increasing; the binlog order). Must be called in log order
+    /// (the server appends and publishes under one lock).
     pub fn publish(&self, commit: &PendingCommit) -> Result<u64> {
         self.inner.publish(commit.writes.clone())
     }

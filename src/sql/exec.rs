@@ -1452,14 +1452,18 @@ impl<'a> Exec<'a> {
                 f
             }
             None => {
-                let hw = self
+                // Allocation and the high-water mark's move are one step: concurrent writers (row
+                // locking) never get the same value.
+                let mut m = self
                     .view
                     .inner
                     .autoinc
                     .lock()
-                    .map(|m| m.get(&t.id).copied().unwrap_or(0))
-                    .unwrap_or(0);
-                stored.max(hw).max(1)
+                    .map_err(|_| Error::Abort("auto-increment lock poisoned".into()))?;
+                let hw = m.entry(t.id).or_insert(0);
+                let v = stored.max(*hw).max(1);
+                *hw = v.saturating_add(1);
+                v
             }
         };
         self.bump_autoinc(t, v)?;

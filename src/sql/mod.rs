@@ -6,8 +6,8 @@
 //! a write comes out as [`LoggedStatement`]s inside a [`PendingCommit`].
 //!
 //! Flow of one write transaction (the commit pipeline of DESIGN.md):
-//! 1. [`Engine::parse`] splits the text into [`Stmt`]s; [`Stmt::kind`] tells the caller whether it must hold
-//!    the single writer lock before executing it.
+//! 1. [`Engine::parse`] splits the text into [`Stmt`]s; [`Stmt::kind`] tells the caller whether it is a
+//!    write (run alone, or under row locks: [`LockMode`]) or DDL (run alone).
 //! 2. [`Engine::execute`] runs a statement against the store, the committed-but-unapplied write sets
 //!    ([`Engine::publish`]) and the session's own write set (read your own writes).
 //! 3. When a transaction ends (COMMIT, an autocommit write, DDL with its implicit commit),

@@ -1,8 +1,11 @@
 //! Transaction control and logging around one statement's execution.
 //!
 //! * Reads see the applied commits plus the session's own transaction (read your own writes); sessions
-//!   that hold writes (and every Write/Ddl statement, run under the writer lock) also see the
-//!   published-but-unapplied commits.
+//!   that hold writes (and every Write/Ddl statement) also see the published-but-unapplied commits.
+//! * Under [`LockMode::Rows`] a Write statement locks every row it touches as it runs; when another
+//!   transaction holds one, or it needs the exclusive lock, its result is discarded, the session is
+//!   put back as it was, and it fails with `Error::LockNeeded` so that the server waits and runs it
+//!   again. Published commits are then only ever read through rows the statement holds.
 //! * A Write runs into a fresh statement write set; on success the set is merged into the transaction and
 //!   the statement is recorded as a [`LoggedStatement`] with the context it consumed; on failure it is
 //!   dropped (statement atomicity). With autocommit on and no explicit transaction the transaction ends
@@ -13,11 +16,11 @@
 //!   commits an open transaction, as MySQL does.
 
 use super::api::{
-    ExecContext, LoggedStatement, Outcome, PendingCommit, Session, Stmt, StmtKind, TxnState,
-    WriteSet,
+    ExecContext, LockMode, LoggedStatement, Outcome, PendingCommit, Session, Stmt, StmtKind,
+    TxnState, WriteSet,
 };
 use super::exec::{Consumed, Exec};
-use super::store::{EngineInner, View, Visibility};
+use super::store::{EngineInner, LockCheck, View, Visibility};
 use crate::error::{Error, Result};
 use std::sync::Arc;
 
@@ -71,14 +74,49 @@ fn run_in(
     is_write: bool,
 ) -> Result<(Outcome, WriteSet, Consumed)> {
     let vis = if with_published { Visibility::Published } else { Visibility::Applied };
-    let view = View { inner, vis, txn, stmt: WriteSet::new() };
-    let mut x = Exec::new(view, s, ctx, is_write)?;
-    let out = match &stmt.parsed {
-        Some(p) => x.run(p, &stmt.text)?,
-        None => super::ddl::run_text(&mut x, &stmt.text)?,
+    let check = match (&s.lock_mode, is_write && stmt.kind == StmtKind::Write) {
+        (LockMode::Rows(locks), true) => Some(LockCheck {
+            locks: locks.clone(),
+            owner: s.connection_id,
+            missing: Default::default(),
+            exclusive: Default::default(),
+        }),
+        _ => None,
     };
-    let Exec { view, used, .. } = x;
-    Ok((out, view.stmt, used))
+    let Some(check) = check else {
+        let view = View { locks: None, inner, vis, txn, stmt: WriteSet::new() };
+        let mut x = Exec::new(view, s, ctx, is_write)?;
+        let out = match &stmt.parsed {
+            Some(p) => x.run(p, &stmt.text)?,
+            None => super::ddl::run_text(&mut x, &stmt.text)?,
+        };
+        let Exec { view, used, .. } = x;
+        return Ok((out, view.stmt, used));
+    };
+    // Under row locking the statement's result counts only if it held every row it touched: what it
+    // changed in the session (variables, LAST_INSERT_ID, the RAND() state) is put back otherwise, and
+    // the caller waits for the locks and runs it again.
+    let saved = (s.user_vars.clone(), s.last_insert_id, s.rand_seeds, s.row_count, s.found_rows);
+    let r = {
+        let view = View { locks: Some(&check), inner, vis, txn, stmt: WriteSet::new() };
+        Exec::new(view, s, ctx, is_write).and_then(|mut x| {
+            let out = match &stmt.parsed {
+                Some(p) => x.run(p, &stmt.text),
+                None => super::ddl::run_text(&mut x, &stmt.text),
+            }?;
+            let Exec { view, used, .. } = x;
+            Ok((out, view.stmt, used))
+        })
+    };
+    let mut keys = check.missing.into_inner();
+    let exclusive = check.exclusive.get();
+    if exclusive || !keys.is_empty() {
+        (s.user_vars, s.last_insert_id, s.rand_seeds, s.row_count, s.found_rows) = saved;
+        keys.sort();
+        keys.dedup();
+        return Err(Error::LockNeeded { keys, exclusive });
+    }
+    r
 }
 
 /// Executes one statement in a session (see the module docs).

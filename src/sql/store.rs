@@ -6,8 +6,8 @@
 //! layer is deleted there. Scans merge all layers in key order.
 //!
 //! The overlay holds every published transaction until it is written to sled. Each one has a sequence
-//! number (the binlog order). A transaction is *published* once logged (writers, which run under the
-//! writer lock, see it), *visible* once applied (durable in the log: every reader sees it), and *flushed*
+//! number (the binlog order). A transaction is *published* once logged (writers see it: they run alone
+//! or read only rows they hold locked), *visible* once applied (durable in the log: every reader sees it), and *flushed*
 //! once written to sled. Writing every commit to sled in its own batch costs far more than executing it
 //! (sled seals and writes its log buffer per batch), so visible transactions are flushed in groups: when
 //! enough have gathered ([`FLUSH_COMMITS`], [`FLUSH_BYTES`]), when the oldest has waited
@@ -53,7 +53,7 @@ fn flush_due(o: &Overlay) -> bool {
 pub enum Visibility {
     /// Applied transactions only (readers).
     Applied,
-    /// Every published transaction (writers, under the writer lock).
+    /// Every published transaction (writers: alone or through rows they hold locked).
     Published,
 }
 
@@ -419,8 +419,61 @@ pub fn meta_key(name: &str) -> Vec<u8> {
     k
 }
 
+/// Row-lock bookkeeping of one write statement under [`super::api::LockMode::Rows`]: every row key
+/// the statement reads or changes is locked inline; what another transaction holds is noted in
+/// `missing`, and anything that cannot be bounded to rows (scans, hidden row ids, other meta keys)
+/// sets `exclusive`. Either way the statement's result is discarded (see `sql::session`).
+pub struct LockCheck {
+    /// The server's lock table.
+    pub locks: Arc<dyn super::api::RowLocks>,
+    /// The session's connection id.
+    pub owner: u32,
+    /// Row keys another transaction holds.
+    pub missing: std::cell::RefCell<Vec<Vec<u8>>>,
+    /// The statement needs the exclusive lock.
+    pub exclusive: std::cell::Cell<bool>,
+}
+
+impl LockCheck {
+    fn row(&self, key: &[u8]) {
+        if !self.exclusive.get() && !self.locks.try_lock(self.owner, key) {
+            self.missing.borrow_mut().push(key.to_vec());
+        }
+    }
+
+    /// A point read: rows are locked; auto-increment counters and the catalog are read freely (the
+    /// counter's allocation is atomic in memory, its write is locked; catalog changes are DDL, which
+    /// runs exclusively); anything else needs the exclusive lock.
+    fn read(&self, key: &[u8]) {
+        match key.first() {
+            Some(&K_ROW) => self.row(key),
+            Some(&catalog::K_AUTOINC) | Some(&K_TABLE) | Some(&catalog::K_DB) => {}
+            _ => self.exclusive.set(true),
+        }
+    }
+
+    /// A change: rows and auto-increment counters are locked; index entries are free (their key holds
+    /// the row's primary key, so they belong to a locked row); anything else is exclusive.
+    fn write(&self, key: &[u8]) {
+        match key.first() {
+            Some(&K_ROW) | Some(&catalog::K_AUTOINC) => self.row(key),
+            Some(&K_INDEX) => {}
+            _ => self.exclusive.set(true),
+        }
+    }
+
+    /// A scan cannot be bounded to rows (no gap locks): exclusive, except over the catalog.
+    fn scan(&self, prefix: &[u8]) {
+        if !matches!(prefix.first(), Some(&K_TABLE) | Some(&catalog::K_DB)) {
+            self.exclusive.set(true);
+        }
+    }
+}
+
 /// A read view over sled and write-set layers, plus the statement's own writes.
 pub struct View<'a> {
+    /// Row-lock bookkeeping when the statement runs concurrently with other writers.
+    pub locks: Option<&'a LockCheck>,
     /// The engine.
     pub inner: &'a EngineInner,
     /// Which committed-but-unflushed transactions this view sees.
@@ -442,6 +495,9 @@ impl<'a> View<'a> {
 
     /// Reads a key.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(l) = self.locks {
+            l.read(key);
+        }
         if let Some(v) = self.own(key) {
             return Ok(v.map(|b| b.to_vec()));
         }
@@ -453,6 +509,9 @@ impl<'a> View<'a> {
 
     /// True if the key exists.
     pub fn exists(&self, key: &[u8]) -> Result<bool> {
+        if let Some(l) = self.locks {
+            l.read(key);
+        }
         if let Some(v) = self.own(key) {
             return Ok(v.is_some());
         }
@@ -464,11 +523,17 @@ impl<'a> View<'a> {
 
     /// Writes a key in the statement's write set.
     pub fn put(&mut self, key: Vec<u8>, val: Vec<u8>) {
+        if let Some(l) = self.locks {
+            l.write(&key);
+        }
         self.stmt.insert(key, Some(val));
     }
 
     /// Deletes a key in the statement's write set.
     pub fn delete(&mut self, key: Vec<u8>) {
+        if let Some(l) = self.locks {
+            l.write(&key);
+        }
         self.stmt.insert(key, None);
     }
 
@@ -493,6 +558,9 @@ impl<'a> View<'a> {
         prefix: &[u8],
         mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>,
     ) -> Result<()> {
+        if let Some(l) = self.locks {
+            l.scan(prefix);
+        }
         let in_range = |k: &[u8]| k.starts_with(prefix) && end.is_none_or(|e| k < e);
         let upper: Bound<&[u8]> = match end {
             Some(e) => Bound::Excluded(e),
@@ -590,6 +658,7 @@ mod tests {
         txn.insert(b"Ra4".to_vec(), Some(b"t4".to_vec()));
         inner.publish(Arc::new(p)).unwrap();
         let mut v = View {
+            locks: None,
             inner: &inner,
             vis: Visibility::Published,
             txn: Some(&txn),
@@ -618,7 +687,7 @@ mod tests {
     }
 
     fn read(inner: &EngineInner, vis: Visibility, key: &str) -> Option<String> {
-        let v = View { inner, vis, txn: None, stmt: WriteSet::new() };
+        let v = View { locks: None, inner, vis, txn: None, stmt: WriteSet::new() };
         v.get(key.as_bytes()).unwrap().map(|b| String::from_utf8(b).unwrap())
     }
 
