@@ -1452,8 +1452,12 @@ impl<'a> Exec<'a> {
                 f
             }
             None => {
-                // Allocation and the high-water mark's move are one step: concurrent writers (row
-                // locking) never get the same value.
+                // Allocation and the high-water mark's move are one step, under the counter's lock:
+                // concurrent writers (row locking) never get the same value, and one statement's
+                // values are consecutive.
+                if !self.view.lock_for_write(&key) {
+                    return Err(Error::sql(1205, "HY000", "auto-increment counter is locked"));
+                }
                 let mut m = self
                     .view
                     .inner
@@ -1489,6 +1493,10 @@ impl<'a> Exec<'a> {
         };
         let next = used.saturating_add(1);
         if next > stored {
+            if !self.view.lock_for_write(&key) {
+                // Another transaction moves the counter: this statement waits for it (discarded).
+                return Err(Error::sql(1205, "HY000", "auto-increment counter is locked"));
+            }
             self.view.put(key, next.to_be_bytes().to_vec());
         }
         if let Ok(mut m) = self.view.inner.autoinc.lock() {

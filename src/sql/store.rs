@@ -435,10 +435,15 @@ pub struct LockCheck {
 }
 
 impl LockCheck {
-    fn row(&self, key: &[u8]) {
-        if !self.exclusive.get() && !self.locks.try_lock(self.owner, key) {
+    fn row(&self, key: &[u8]) -> bool {
+        if self.exclusive.get() {
+            return false;
+        }
+        let held = self.locks.try_lock(self.owner, key);
+        if !held {
             self.missing.borrow_mut().push(key.to_vec());
         }
+        held
     }
 
     /// A point read: rows are locked; auto-increment counters and the catalog are read freely (the
@@ -446,7 +451,9 @@ impl LockCheck {
     /// runs exclusively); anything else needs the exclusive lock.
     fn read(&self, key: &[u8]) {
         match key.first() {
-            Some(&K_ROW) => self.row(key),
+            Some(&K_ROW) => {
+                self.row(key);
+            }
             Some(&catalog::K_AUTOINC) | Some(&K_TABLE) | Some(&catalog::K_DB) => {}
             _ => self.exclusive.set(true),
         }
@@ -456,7 +463,9 @@ impl LockCheck {
     /// the row's primary key, so they belong to a locked row); anything else is exclusive.
     fn write(&self, key: &[u8]) {
         match key.first() {
-            Some(&K_ROW) | Some(&catalog::K_AUTOINC) => self.row(key),
+            Some(&K_ROW) | Some(&catalog::K_AUTOINC) => {
+                self.row(key);
+            }
             Some(&K_INDEX) => {}
             _ => self.exclusive.set(true),
         }
@@ -519,6 +528,18 @@ impl<'a> View<'a> {
             return Ok(v.is_some());
         }
         Ok(self.inner.db.contains_key(key)?)
+    }
+
+    /// Takes the lock of `key` for a coming change, before anything depends on it; false when the
+    /// statement cannot go on usefully (another transaction holds it: the statement will be discarded).
+    /// The auto-increment counter is taken this way before a value is allocated, so that a statement's
+    /// values are consecutive, as its binlog context (one INSERT_ID) says.
+    pub fn lock_for_write(&self, key: &[u8]) -> bool {
+        match self.locks {
+            Some(l) if !l.exclusive.get() => l.row(key),
+            Some(_) => false,
+            None => true,
+        }
     }
 
     /// Writes a key in the statement's write set.
