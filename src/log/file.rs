@@ -273,6 +273,7 @@ impl ChunkReader {
 
     /// Like [`ChunkReader::event_at`], but says where in the buffer the event is (see
     /// [`ChunkReader::slice`]) instead of borrowing it, so the caller can update its own state first.
+    #[inline]
     pub fn locate(&mut self, pos: u64, limit: u64) -> io::Result<Located> {
         // Fast path: the whole event is already buffered (all but one event per buffer refill).
         if pos >= self.buf_off {
@@ -287,6 +288,12 @@ impl ChunkReader {
                 }
             }
         }
+        self.locate_refill(pos, limit)
+    }
+
+    /// [`ChunkReader::locate`] when the event is not wholly buffered.
+    #[inline(never)]
+    fn locate_refill(&mut self, pos: u64, limit: u64) -> io::Result<Located> {
         let have = self.ensure(pos, HEADER_LEN, limit)?;
         if have < HEADER_LEN {
             return Ok(Located::End { available: have as u64, needed: None });

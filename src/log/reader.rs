@@ -282,6 +282,7 @@ impl LogReader {
     /// good from a batch check, running one over every whole event buffered from here when the last
     /// one does not cover it. False when events carry no CRC32, for a FORMAT_DESCRIPTION, and for
     /// the events of a batch that failed: those are checked one by one, which names the bad one.
+    #[inline]
     fn crc_verified(&mut self, range: &Range<usize>) -> bool {
         if !self.checksum || self.reader.slice(range.clone())[4] == event::types::FORMAT_DESCRIPTION
         {
@@ -298,6 +299,13 @@ impl LogReader {
                 return false;
             }
         }
+        self.check_batch(generation, end)
+    }
+
+    /// Runs a batch CRC check from the current position (see [`LogReader::crc_verified`]); returns
+    /// whether it covers the event ending at `end`.
+    #[inline(never)]
+    fn check_batch(&mut self, generation: u64, end: u64) -> bool {
         let limit = self.file_limit();
         let (framed, ok) = event::verify_crc_batch(self.reader.buffered_mut(self.pos, limit));
         let batch_end = self.pos + framed as u64;
