@@ -275,20 +275,26 @@ impl ChunkReader {
     /// [`ChunkReader::slice`]) instead of borrowing it, so the caller can update its own state first.
     #[inline]
     pub fn locate(&mut self, pos: u64, limit: u64) -> io::Result<Located> {
-        // Fast path: the whole event is already buffered (all but one event per buffer refill).
-        if pos >= self.buf_off {
-            let start = (pos - self.buf_off) as usize;
-            if start + HEADER_LEN <= self.len {
-                let size = event_size(&self.buf[start..]);
-                if size >= HEADER_LEN
-                    && start + size <= self.len
-                    && pos.saturating_add(size as u64) <= limit
-                {
-                    return Ok(Located::Event(start..start + size));
-                }
-            }
+        match self.buffered(pos, limit) {
+            Some(range) => Ok(Located::Event(range)),
+            None => self.locate_refill(pos, limit),
         }
-        self.locate_refill(pos, limit)
+    }
+
+    /// The fast path of [`ChunkReader::locate`]: where the event at `pos` is when it is wholly
+    /// buffered (all but one event per buffer refill) and ends at or before `limit`; `None` otherwise.
+    #[inline]
+    pub fn buffered(&self, pos: u64, limit: u64) -> Option<Range<usize>> {
+        if pos < self.buf_off {
+            return None;
+        }
+        let start = (pos - self.buf_off) as usize;
+        if start + HEADER_LEN > self.len {
+            return None;
+        }
+        let size = event_size(&self.buf[start..]);
+        (size >= HEADER_LEN && start + size <= self.len && pos.saturating_add(size as u64) <= limit)
+            .then_some(start..start + size)
     }
 
     /// [`ChunkReader::locate`] when the event is not wholly buffered.

@@ -261,10 +261,22 @@ impl LogReader {
     /// Finds and verifies (framing, CRC32) the next event without moving past it: its range in the
     /// buffer, its header and whether it carries a CRC32 trailer. A FORMAT_DESCRIPTION is decoded
     /// (it says whether the next events carry a CRC32).
+    #[inline]
     fn verify_next(&mut self) -> Result<Option<(Range<usize>, EventHeader, bool)>> {
-        let Some(range) = self.locate_next()? else { return Ok(None) };
+        let range = match self.reader.buffered(self.pos, self.file_limit()) {
+            Some(range) => range,
+            None => match self.locate_next()? {
+                Some(range) => range,
+                None => return Ok(None),
+            },
+        };
         let verified = self.crc_verified(&range);
         let bytes = self.reader.slice(range.clone());
+        if verified {
+            // Whole (its size field gave the range), CRC32 checked, not a FORMAT_DESCRIPTION.
+            let header = EventHeader::decode(bytes).map_err(|e| self.invalid(&e))?;
+            return Ok(Some((range, header, true)));
+        }
         let crc = self.checksum || bytes[4] == event::types::FORMAT_DESCRIPTION;
         let header = if bytes[4] == event::types::FORMAT_DESCRIPTION {
             let event = Event::decode_with(bytes, self.checksum).map_err(|e| self.invalid(&e))?;
@@ -325,6 +337,7 @@ impl LogReader {
 
     /// Finds the next whole event (moving to the next file when this one is finished); returns
     /// where it is in the buffer. Does not verify it nor move past it.
+    #[inline(never)]
     fn locate_next(&mut self) -> Result<Option<Range<usize>>> {
         let mut rechecked = false;
         loop {
