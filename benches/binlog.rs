@@ -3,6 +3,10 @@
 //! Prints transactions/s of ~200-byte transactions at 1, 8 and 64 concurrent appenders (each thread
 //! calls append + sync), transactions per fsync, and read MB/s of LogReader (owned and borrowed
 //! events, with and without decoding bodies) vs reading the file raw.
+//!
+//! The disk's fsync latency drifts several-fold within minutes, so the three concurrency levels are
+//! measured interleaved, `BENCH_ROUNDS` rounds (default 5) of `BENCH_SECS` seconds (default 1) each,
+//! and the median of the per-round ratios of 8 (and 64) appenders to 1 is printed with the figures.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -21,7 +25,8 @@ fn txn(i: u64) -> TxnEvents {
     }
 }
 
-fn commit_bench(threads: usize, duration: Duration) {
+/// One run: (txn/s, txn per fsync).
+fn commit_bench(threads: usize, duration: Duration) -> (f64, f64) {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = BinlogConfig { dir: tmp.path().into(), ..Default::default() };
     let (w, _) = BinlogWriter::open(cfg).unwrap();
@@ -47,11 +52,46 @@ fn commit_bench(threads: usize, duration: Duration) {
     let fsyncs = (w.fsync_count() - before).max(1);
     let (_, pos, _) = w.status();
     let per_txn = (pos as f64) / total.max(1) as f64;
+    let rate = total as f64 / secs;
+    let per_fsync = total as f64 / fsyncs as f64;
     println!(
-        "sync_binlog=1 appenders={threads:>3}: {:>9.0} txn/s  {:>6.1} txn/fsync  ({total} txns, ~{per_txn:.0} B/txn, {fsyncs} fsyncs)",
-        total as f64 / secs,
-        total as f64 / fsyncs as f64
+        "sync_binlog=1 appenders={threads:>3}: {rate:>9.0} txn/s  {per_fsync:>6.1} txn/fsync  ({total} txns, ~{per_txn:.0} B/txn, {fsyncs} fsyncs)",
     );
+    (rate, per_fsync)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `rounds` rounds of 1, 8 and 64 appenders, interleaved; prints the medians and the median ratios.
+fn commit_rounds(rounds: usize, duration: Duration) {
+    const LEVELS: [usize; 3] = [1, 8, 64];
+    let mut rates = vec![Vec::new(); LEVELS.len()];
+    let mut per_fsync = vec![Vec::new(); LEVELS.len()];
+    for round in 1..=rounds {
+        println!("round {round}/{rounds}:");
+        for (i, threads) in LEVELS.into_iter().enumerate() {
+            let (rate, pf) = commit_bench(threads, duration);
+            rates[i].push(rate);
+            per_fsync[i].push(pf);
+        }
+    }
+    let ratio = |i: usize| median(rates[i].iter().zip(&rates[0]).map(|(a, b)| a / b).collect());
+    for (i, threads) in LEVELS.into_iter().enumerate() {
+        println!(
+            "median of {rounds} rounds, appenders={threads:>3}: {:>9.0} txn/s  {:>6.1} txn/fsync  ({:.1}x one appender, median of per-round ratios)",
+            median(rates[i].clone()),
+            median(per_fsync[i].clone()),
+            ratio(i)
+        );
+    }
 }
 
 fn read_bench() {
@@ -140,9 +180,9 @@ fn read_bench() {
 }
 
 fn main() {
-    let secs = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    for threads in [1, 8, 64] {
-        commit_bench(threads, Duration::from_secs(secs));
-    }
+    let env = |name: &str, default: u64| {
+        std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    };
+    commit_rounds(env("BENCH_ROUNDS", 5) as usize, Duration::from_secs(env("BENCH_SECS", 1)));
     read_bench();
 }

@@ -735,6 +735,17 @@ impl Event {
     /// FORMAT_DESCRIPTION says). A FORMAT_DESCRIPTION always has the trailer and is verified when its own
     /// algorithm byte says CRC32.
     pub fn decode_with(bytes: &[u8], checksum: bool) -> Result<Event> {
+        Self::decode_checked(bytes, checksum, true)
+    }
+
+    /// Decodes one whole event that carries a CRC32 trailer already verified (by
+    /// [`verify_crc_batch`]): as [`Event::decode_with`] with `checksum`, without computing the CRC
+    /// again.
+    pub fn decode_crc_verified(bytes: &[u8]) -> Result<Event> {
+        Self::decode_checked(bytes, true, false)
+    }
+
+    fn decode_checked(bytes: &[u8], checksum: bool, verify_crc: bool) -> Result<Event> {
         let header = EventHeader::decode(bytes)?;
         let name = type_name(header.type_code);
         if header.event_size as usize != bytes.len() {
@@ -759,7 +770,7 @@ impl Event {
             EventBody::FormatDescription { checksum_alg, .. } => *checksum_alg == CHECKSUM_CRC32,
             _ => checksum,
         };
-        if verify {
+        if verify && verify_crc {
             let stored = le_u32(&bytes[end..]);
             let computed = compute_crc(&bytes[..end], is_fde);
             if stored != computed {
@@ -852,6 +863,57 @@ fn crc32(bytes: &[u8]) -> u32 {
     let mut h = HASHER.get_or_init(crc32fast::Hasher::new).clone();
     h.update(bytes);
     h.finalize()
+}
+
+/// Checks the CRC32 trailers of the whole events at the start of `buf` in one pass over their bytes,
+/// instead of one CRC computation per event (which on events of ~70 bytes runs at a fifth of the
+/// speed crc32fast reaches on long inputs). Returns how many bytes of `buf` it framed and whether
+/// every framed event's CRC32 matched (an empty batch matches). Framing stops before a
+/// FORMAT_DESCRIPTION (its CRC rule differs), before an event too short to hold a header and a CRC32,
+/// and before an event not wholly in `buf`. `buf` is changed during the call and restored.
+///
+/// Why one pass suffices: let `R(s, M)` be the CRC-32 shift register (reflected, no final xor) after
+/// feeding `M` from state `s`. An event `E = D || c` is valid iff `c = !R(!0, D)` (little-endian),
+/// iff `R(0, E') = 0` where `E'` is `E` with its first 4 bytes and its last 4 bytes inverted:
+/// inverting the first 4 bytes is the same as starting from `!0`, and feeding the register's own
+/// value (here `!c`, so the inverted trailer) clears it. `R` is linear in its state and message:
+/// `R(0, A || B) = R(0, A)·x^|B| + R(0, B)` (mod P), so over the concatenation of every `E'` it is 0
+/// when every event is valid, and one bad event cannot cancel (multiplying by `x^k` is invertible
+/// mod P): one bad event is always detected, as by separate checks; several bad events cancel out
+/// with probability about 2^-32. The caller falls back to per-event checks to name the bad event.
+pub fn verify_crc_batch(buf: &mut [u8]) -> (usize, bool) {
+    let framed = flip_crc_ends(buf, usize::MAX);
+    if framed == 0 {
+        return (0, true);
+    }
+    // crc32fast's state is the finalized value (the register inverted): !0 = register 0.
+    let mut h = crc32fast::Hasher::new_with_initial(!0);
+    h.update(&buf[..framed]);
+    let ok = h.finalize() == !0;
+    flip_crc_ends(buf, framed);
+    (framed, ok)
+}
+
+/// Inverts the first and last 4 bytes of each event framed at the start of `buf` (see
+/// [`verify_crc_batch`]), stopping at `upto` bytes or where framing stops; returns the bytes framed.
+fn flip_crc_ends(buf: &mut [u8], upto: usize) -> usize {
+    let mut off = 0;
+    while off < upto && off + HEADER_LEN <= buf.len() {
+        let at = &buf[off..];
+        let size = le_u32(&at[9..13]) as usize;
+        if size < HEADER_LEN + CRC_LEN || size > at.len() || at[4] == types::FORMAT_DESCRIPTION {
+            break;
+        }
+        let ev = &mut buf[off..off + size];
+        for b in &mut ev[..4] {
+            *b = !*b;
+        }
+        for b in &mut ev[size - CRC_LEN..] {
+            *b = !*b;
+        }
+        off += size;
+    }
+    off
 }
 
 /// CRC32 over header+body; for a FORMAT_DESCRIPTION the BINLOG_IN_USE flag is treated as cleared.
@@ -1184,6 +1246,101 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// xorshift64*: reproducible pseudo-random bytes for the CRC tests.
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed | 1;
+        move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    /// The identity `verify_crc_batch` relies on, against crc32fast on random data: with the first
+    /// and last 4 bytes of `D || crc32(D)` inverted, the register from 0 ends at 0; one flipped bit
+    /// anywhere makes it non-zero.
+    #[test]
+    fn inverted_ends_clear_the_crc_register_exactly_for_valid_events() {
+        let mut next = rng(7);
+        for len in (4..300).chain([1000, 4096, 65_537]) {
+            let mut e: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let c = crc32fast::hash(&e);
+            e.extend_from_slice(&c.to_le_bytes());
+            let n = e.len();
+            for i in (0..4).chain(n - 4..n) {
+                e[i] = !e[i];
+            }
+            let register = |e: &[u8]| {
+                let mut h = crc32fast::Hasher::new_with_initial(!0);
+                h.update(e);
+                !h.finalize()
+            };
+            assert_eq!(register(&e), 0, "len {len}");
+            let bit = next() as usize % (n * 8);
+            e[bit / 8] ^= 1 << (bit % 8);
+            assert_ne!(register(&e), 0, "len {len}, bit {bit}");
+        }
+    }
+
+    /// A few thousand encoded events of random sizes (no FORMAT_DESCRIPTION) and their offsets.
+    fn event_run(seed: u64, count: usize) -> (Vec<u8>, Vec<usize>) {
+        let mut next = rng(seed);
+        let (mut out, mut starts) = (Vec::new(), Vec::new());
+        for i in 0..count {
+            starts.push(out.len());
+            let body = match next() % 3 {
+                0 => EventBody::Xid(next()),
+                1 => EventBody::Intvar { kind: intvar::INSERT_ID, value: next() },
+                _ => {
+                    let sql = "x".repeat((next() % 300) as usize);
+                    EventBody::query(7, "db", QueryStatus::standard(), &sql)
+                }
+            };
+            Event::new(i as u32, 1, 0, 0, body).encode_into(&mut out);
+        }
+        (out, starts)
+    }
+
+    #[test]
+    fn crc_batch_accepts_valid_events_and_restores_the_buffer() {
+        let (bytes, starts) = event_run(1, 2000);
+        let mut buf = bytes.clone();
+        assert_eq!(verify_crc_batch(&mut buf), (bytes.len(), true));
+        assert_eq!(buf, bytes);
+        // Framing stops before an event that is not whole, and before a FORMAT_DESCRIPTION.
+        let cut = starts[1500] + 10;
+        assert_eq!(verify_crc_batch(&mut buf[..cut]), (starts[1500], true));
+        let mut with_fde = bytes[..starts[10]].to_vec();
+        let fde = Event::new(1, 1, 0, 0, EventBody::format_description("10.11.19-MariaDB", 0));
+        fde.encode_into(&mut with_fde);
+        with_fde.extend_from_slice(&bytes[starts[10]..]);
+        assert_eq!(verify_crc_batch(&mut with_fde), (starts[10], true));
+        assert_eq!(verify_crc_batch(&mut []), (0, true));
+        assert_eq!(buf, bytes);
+    }
+
+    #[test]
+    fn crc_batch_catches_a_flipped_byte_in_any_event() {
+        let (bytes, starts) = event_run(2, 300);
+        let mut next = rng(3);
+        for (k, &start) in starts.iter().enumerate() {
+            let end = starts.get(k + 1).copied().unwrap_or(bytes.len());
+            // Every byte but the size field (bytes 9..13, which changes the framing instead).
+            let mut at = start + next() as usize % (end - start);
+            if (start + 9..start + 13).contains(&at) {
+                at = end - 1;
+            }
+            let mut buf = bytes.clone();
+            buf[at] ^= 1 << (next() % 8);
+            let corrupt = buf.clone();
+            let (framed, ok) = verify_crc_batch(&mut buf);
+            assert!(!ok, "event {k} byte {at}");
+            assert_eq!(framed, bytes.len());
+            assert_eq!(buf, corrupt, "buffer restored");
+        }
+    }
 
     fn roundtrip(ev: &Event) -> Event {
         let bytes = ev.encode();

@@ -250,6 +250,9 @@ pub struct ChunkReader {
     buf_off: u64,
     /// Valid bytes in `buf`.
     len: usize,
+    /// Changes whenever buffered bytes are dropped or may be read again from the file (so a caller
+    /// that checked bytes of the buffer knows whether they are still the bytes it checked).
+    generation: u64,
 }
 
 const CHUNK: usize = 256 * 1024;
@@ -257,7 +260,7 @@ const CHUNK: usize = 256 * 1024;
 impl ChunkReader {
     /// Reads `file` through a buffer.
     pub fn new(file: File) -> Self {
-        ChunkReader { file, buf: vec![0; CHUNK], buf_off: 0, len: 0 }
+        ChunkReader { file, buf: vec![0; CHUNK], buf_off: 0, len: 0, generation: 0 }
     }
 
     /// The event starting at `pos`, reading no byte at or past `limit`.
@@ -270,20 +273,33 @@ impl ChunkReader {
 
     /// Like [`ChunkReader::event_at`], but says where in the buffer the event is (see
     /// [`ChunkReader::slice`]) instead of borrowing it, so the caller can update its own state first.
+    #[inline]
     pub fn locate(&mut self, pos: u64, limit: u64) -> io::Result<Located> {
-        // Fast path: the whole event is already buffered (all but one event per buffer refill).
-        if pos >= self.buf_off {
-            let start = (pos - self.buf_off) as usize;
-            if start + HEADER_LEN <= self.len {
-                let size = event_size(&self.buf[start..]);
-                if size >= HEADER_LEN
-                    && start + size <= self.len
-                    && pos.saturating_add(size as u64) <= limit
-                {
-                    return Ok(Located::Event(start..start + size));
-                }
-            }
+        match self.buffered(pos, limit) {
+            Some(range) => Ok(Located::Event(range)),
+            None => self.locate_refill(pos, limit),
         }
+    }
+
+    /// The fast path of [`ChunkReader::locate`]: where the event at `pos` is when it is wholly
+    /// buffered (all but one event per buffer refill) and ends at or before `limit`; `None` otherwise.
+    #[inline]
+    pub fn buffered(&self, pos: u64, limit: u64) -> Option<Range<usize>> {
+        if pos < self.buf_off {
+            return None;
+        }
+        let start = (pos - self.buf_off) as usize;
+        if start + HEADER_LEN > self.len {
+            return None;
+        }
+        let size = event_size(&self.buf[start..]);
+        (size >= HEADER_LEN && start + size <= self.len && pos.saturating_add(size as u64) <= limit)
+            .then_some(start..start + size)
+    }
+
+    /// [`ChunkReader::locate`] when the event is not wholly buffered.
+    #[inline(never)]
+    fn locate_refill(&mut self, pos: u64, limit: u64) -> io::Result<Located> {
         let have = self.ensure(pos, HEADER_LEN, limit)?;
         if have < HEADER_LEN {
             return Ok(Located::End { available: have as u64, needed: None });
@@ -307,6 +323,24 @@ impl ChunkReader {
         &self.buf[range]
     }
 
+    /// The buffered bytes from file offset `pos` up to `limit` (empty when `pos` is not buffered), to
+    /// check or transform in place: whatever the caller changes it must restore before the next call.
+    pub fn buffered_mut(&mut self, pos: u64, limit: u64) -> &mut [u8] {
+        let end = self.buf_off + self.len as u64;
+        if pos < self.buf_off || pos >= end {
+            return &mut [];
+        }
+        let start = (pos - self.buf_off) as usize;
+        let stop = (end.min(limit.max(pos)) - self.buf_off) as usize;
+        &mut self.buf[start..stop]
+    }
+
+    /// Changes whenever buffered bytes are dropped or read again: bytes at a file offset that stay
+    /// buffered under one generation are the bytes that were read there.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Makes `buf` hold up to `n` bytes from `pos` (fewer at EOF or `limit`); returns how many it holds.
     fn ensure(&mut self, pos: u64, n: usize, limit: u64) -> io::Result<usize> {
         let mut want = n.min(limit.saturating_sub(pos) as usize);
@@ -327,6 +361,7 @@ impl ChunkReader {
             self.len -= start;
         } else {
             self.len = 0;
+            self.generation += 1;
         }
         self.buf_off = pos;
         if self.buf.len() < want {
@@ -350,6 +385,7 @@ impl ChunkReader {
     /// Drops buffered bytes (the file may have changed under them, e.g. truncated).
     pub fn invalidate(&mut self) {
         self.len = 0;
+        self.generation += 1;
     }
 }
 

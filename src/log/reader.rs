@@ -108,6 +108,19 @@ pub struct LogReader {
     limit_cmp: Option<std::cmp::Ordering>,
     /// Decode event bodies (default); when off, events are framed and CRC-checked only.
     bodies: bool,
+    /// What batch CRC checks ([`event::verify_crc_batch`]) found in the current buffer.
+    checked: Checked,
+}
+
+/// The result of the last batch CRC check of a [`LogReader`]: valid while the buffer's generation
+/// ([`ChunkReader::generation`]) is `generation` and the reader stays in the same file.
+#[derive(Clone, Copy, Debug, Default)]
+struct Checked {
+    generation: u64,
+    /// Events ending at or before this offset have verified CRC32s.
+    verified_end: u64,
+    /// A batch up to this offset failed: its events are checked one by one (to name the bad one).
+    per_event_end: u64,
 }
 
 impl LogReader {
@@ -146,6 +159,7 @@ impl LogReader {
             limit: None,
             limit_cmp: None,
             bodies: true,
+            checked: Checked::default(),
         };
         if pos > 4 {
             reader.checksum = reader.fde_checksum()?;
@@ -174,15 +188,24 @@ impl LogReader {
     /// The next event, or `Ok(None)` at the current end of the log (or at the limit).
     pub fn next_event(&mut self) -> Result<Option<RawLogEvent>> {
         let Some(range) = self.locate_next()? else { return Ok(None) };
+        let verified = self.crc_verified(&range);
         let bytes = self.reader.slice(range.clone());
-        let event = if self.bodies || bytes[4] == event::types::FORMAT_DESCRIPTION {
+        let event = if bytes[4] == event::types::FORMAT_DESCRIPTION {
             let event = Event::decode_with(bytes, self.checksum).map_err(|e| self.invalid(&e))?;
             if let EventBody::FormatDescription { checksum_alg, .. } = &event.body {
                 self.checksum = *checksum_alg == event::CHECKSUM_CRC32;
             }
             event
+        } else if self.bodies {
+            let decoded = if verified {
+                Event::decode_crc_verified(bytes)
+            } else {
+                Event::decode_with(bytes, self.checksum)
+            };
+            decoded.map_err(|e| self.invalid(&e))?
         } else {
-            let header = Event::verify_frame(bytes, self.checksum).map_err(|e| self.invalid(&e))?;
+            let header = Event::verify_frame(bytes, self.checksum && !verified)
+                .map_err(|e| self.invalid(&e))?;
             Event { header, body: EventBody::Unknown(Vec::new()) }
         };
         let pos = self.pos;
@@ -201,19 +224,7 @@ impl LogReader {
     /// The event is valid until the next call. Same positions, errors and rotation handling as
     /// [`LogReader::next_event`], whatever [`LogReader::set_decode_bodies`] says.
     pub fn next_raw(&mut self) -> Result<Option<RawEventRef<'_>>> {
-        let Some(range) = self.locate_next()? else { return Ok(None) };
-        let bytes = self.reader.slice(range.clone());
-        let crc = self.checksum || bytes[4] == event::types::FORMAT_DESCRIPTION;
-        let header = if bytes[4] == event::types::FORMAT_DESCRIPTION {
-            // Decoded: it says whether the next events carry a CRC32.
-            let event = Event::decode_with(bytes, self.checksum).map_err(|e| self.invalid(&e))?;
-            if let EventBody::FormatDescription { checksum_alg, .. } = &event.body {
-                self.checksum = *checksum_alg == event::CHECKSUM_CRC32;
-            }
-            event.header
-        } else {
-            Event::verify_frame(bytes, self.checksum).map_err(|e| self.invalid(&e))?
-        };
+        let Some((range, header, crc)) = self.verify_next()? else { return Ok(None) };
         let pos = self.pos;
         self.pos += range.len() as u64;
         Ok(Some(RawEventRef {
@@ -225,6 +236,99 @@ impl LogReader {
         }))
     }
 
+    /// The next event, borrowed as by [`LogReader::next_raw`], handed to `f`; the reader moves past
+    /// it only when `f` succeeds (its error is returned and the next call sees the same event again,
+    /// as after an error of [`LogReader::next_event`]). `Ok(None)` at the current end of the log.
+    /// For callers that decode events ([`RawEventRef::event`]) without copying their bytes.
+    pub fn next_with<T>(
+        &mut self,
+        f: impl FnOnce(RawEventRef<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let Some((range, header, crc)) = self.verify_next()? else { return Ok(None) };
+        let len = range.len() as u64;
+        let ev = RawEventRef {
+            file: &self.file,
+            pos: self.pos,
+            bytes: self.reader.slice(range),
+            header,
+            crc,
+        };
+        let out = f(ev)?;
+        self.pos += len;
+        Ok(Some(out))
+    }
+
+    /// Finds and verifies (framing, CRC32) the next event without moving past it: its range in the
+    /// buffer, its header and whether it carries a CRC32 trailer. A FORMAT_DESCRIPTION is decoded
+    /// (it says whether the next events carry a CRC32).
+    #[inline]
+    fn verify_next(&mut self) -> Result<Option<(Range<usize>, EventHeader, bool)>> {
+        let range = match self.reader.buffered(self.pos, self.file_limit()) {
+            Some(range) => range,
+            None => match self.locate_next()? {
+                Some(range) => range,
+                None => return Ok(None),
+            },
+        };
+        let verified = self.crc_verified(&range);
+        let bytes = self.reader.slice(range.clone());
+        if verified {
+            // Whole (its size field gave the range), CRC32 checked, not a FORMAT_DESCRIPTION.
+            let header = EventHeader::decode(bytes).map_err(|e| self.invalid(&e))?;
+            return Ok(Some((range, header, true)));
+        }
+        let crc = self.checksum || bytes[4] == event::types::FORMAT_DESCRIPTION;
+        let header = if bytes[4] == event::types::FORMAT_DESCRIPTION {
+            let event = Event::decode_with(bytes, self.checksum).map_err(|e| self.invalid(&e))?;
+            if let EventBody::FormatDescription { checksum_alg, .. } = &event.body {
+                self.checksum = *checksum_alg == event::CHECKSUM_CRC32;
+            }
+            event.header
+        } else {
+            Event::verify_frame(bytes, self.checksum && !verified).map_err(|e| self.invalid(&e))?
+        };
+        Ok(Some((range, header, crc)))
+    }
+
+    /// True when the CRC32 of the event at `range` of the buffer (at the current position) is known
+    /// good from a batch check, running one over every whole event buffered from here when the last
+    /// one does not cover it. False when events carry no CRC32, for a FORMAT_DESCRIPTION, and for
+    /// the events of a batch that failed: those are checked one by one, which names the bad one.
+    #[inline]
+    fn crc_verified(&mut self, range: &Range<usize>) -> bool {
+        if !self.checksum || self.reader.slice(range.clone())[4] == event::types::FORMAT_DESCRIPTION
+        {
+            return false;
+        }
+        let generation = self.reader.generation();
+        let end = self.pos + range.len() as u64;
+        let c = self.checked;
+        if c.generation == generation {
+            if end <= c.verified_end {
+                return true;
+            }
+            if self.pos < c.per_event_end {
+                return false;
+            }
+        }
+        self.check_batch(generation, end)
+    }
+
+    /// Runs a batch CRC check from the current position (see [`LogReader::crc_verified`]); returns
+    /// whether it covers the event ending at `end`.
+    #[inline(never)]
+    fn check_batch(&mut self, generation: u64, end: u64) -> bool {
+        let limit = self.file_limit();
+        let (framed, ok) = event::verify_crc_batch(self.reader.buffered_mut(self.pos, limit));
+        let batch_end = self.pos + framed as u64;
+        self.checked = if ok {
+            Checked { generation, verified_end: batch_end, per_event_end: 0 }
+        } else {
+            Checked { generation, verified_end: 0, per_event_end: batch_end }
+        };
+        ok && end <= batch_end
+    }
+
     /// The error for an event at the current position that does not verify or decode.
     #[cold]
     fn invalid(&self, e: &Error) -> Error {
@@ -233,6 +337,7 @@ impl LogReader {
 
     /// Finds the next whole event (moving to the next file when this one is finished); returns
     /// where it is in the buffer. Does not verify it nor move past it.
+    #[inline(never)]
     fn locate_next(&mut self) -> Result<Option<Range<usize>>> {
         let mut rechecked = false;
         loop {
@@ -295,6 +400,7 @@ impl LogReader {
         self.file = next;
         self.pos = 4;
         self.checksum = true;
+        self.checked = Checked::default();
         self.limit_cmp = self.limit.as_ref().map(|l| file_seq_cmp(&l.file, &self.file));
         Ok(())
     }
@@ -517,6 +623,89 @@ mod tests {
         // Header events of the first file (FORMAT_DESCRIPTION, GTID_LIST), then 4 per transaction and
         // the ROTATE + new file's headers of each flush.
         assert!(seen >= 2 + 3 * 4, "{seen} events");
+    }
+
+    /// Reads to the first error with `next_raw` (or `next_event`): the events returned before it,
+    /// the error and the position the reader stopped at.
+    fn read_to_error(r: &mut LogReader, owned: bool) -> (usize, Option<String>, LogPos) {
+        let mut n = 0;
+        loop {
+            let res = if owned {
+                r.next_event().map(|e| e.is_some())
+            } else {
+                r.next_raw().map(|e| e.is_some())
+            };
+            match res {
+                Ok(true) => n += 1,
+                Ok(false) => return (n, None, r.position()),
+                Err(e) => return (n, Some(e.to_string()), r.position()),
+            }
+        }
+    }
+
+    /// Events are CRC-checked a read buffer at a time: a flipped byte in any event, first, middle,
+    /// last of a batch or straddling a buffer refill, is still reported at that event's offset, with
+    /// every event before it returned, by both readers.
+    #[test]
+    fn a_flipped_byte_in_any_event_of_a_batch_is_reported_at_its_offset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = writer(tmp.path(), 1 << 30);
+        for i in 0..6000 {
+            w.append(&txn(i, (i as usize * 13) % 90)).unwrap();
+        }
+        w.close().unwrap();
+        let file = w.status().0;
+        let path = tmp.path().join(&file);
+        let clean = std::fs::read(&path).unwrap();
+        assert!(clean.len() > 4 * 256 * 1024, "{} bytes", clean.len());
+        let mut r = LogReader::open(tmp.path(), "repld-bin", "", 4).unwrap();
+        let events: Vec<(u64, u64)> =
+            std::iter::from_fn(|| r.next_raw().unwrap().map(|e| (e.pos, e.end_pos()))).collect();
+        // The first events after the FORMAT_DESCRIPTION, the last ones, those around each buffer
+        // refill (the buffer holds 256 KiB from the first event that did not fit the previous one)
+        // and a spread in between.
+        let mut picks: Vec<usize> = vec![1, 2, 3, events.len() - 2, events.len() - 1];
+        let mut buf_start = 4;
+        for (i, &(start, end)) in events.iter().enumerate() {
+            if end > buf_start + 256 * 1024 {
+                buf_start = start;
+                picks.extend([i - 1, i, i + 1]);
+            }
+        }
+        assert!(picks.len() >= 5 + 3 * 4, "{picks:?}");
+        picks.extend((1..events.len()).step_by(997));
+        picks.sort_unstable();
+        picks.dedup();
+        for (trial, &i) in picks.iter().enumerate() {
+            let (start, end) = events[i];
+            let len = (end - start) as usize;
+            // A byte of the header (not the size field), of the body or of the CRC32 trailer.
+            // (The size field, bytes 9..13, changes the framing instead: not a CRC error.)
+            let within = match [0, 5, 17, len / 2, len - 1][trial % 5] {
+                9..13 => len - 2,
+                b => b,
+            };
+            let mut bytes = clean.clone();
+            bytes[start as usize + within] ^= 0x10;
+            std::fs::write(&path, &bytes).unwrap();
+            for owned in [false, true] {
+                let mut r = LogReader::open(tmp.path(), "repld-bin", "", 4).unwrap();
+                let (n, err, at) = read_to_error(&mut r, owned);
+                let err = err.unwrap_or_else(|| panic!("event {i} byte {within}: no error"));
+                assert!(
+                    err.contains(&format!("{file}:{start}:")) && err.contains("CRC32 mismatch"),
+                    "event {i} byte {within}: {err}"
+                );
+                assert_eq!((n, at), (i, LogPos::new(file.clone(), start)), "event {i}");
+                // Asking again gives the same error at the same place.
+                assert!(r
+                    .next_raw()
+                    .unwrap_err()
+                    .to_string()
+                    .contains(&format!("{file}:{start}:")));
+            }
+        }
+        assert!(picks.len() > 20, "{} events tried", picks.len());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::log::event::{Event, EventBody};
 use crate::log::file::LogPos;
 use crate::log::gtid::{Gtid, GtidState};
-use crate::log::reader::{LogReader, RawLogEvent};
+use crate::log::reader::LogReader;
 use crate::sql::{Engine, MetaRecord};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -293,9 +293,13 @@ fn run_inner(shared: &Shared, stop: &AtomicBool) -> Result<()> {
         let Some(cur) = cursor.as_mut() else { continue };
         let end = relay.end();
         cur.reader.set_limit(end.clone());
-        match cur.reader.next_event() {
-            Ok(Some(raw)) => {
-                let done = handle_event(shared, &mut core, cur, raw)?;
+        // Borrowed from the reader's buffer and decoded in place: no copy of the event's bytes.
+        let next = cur.reader.next_with(|ev| {
+            Ok((ev.event()?, ev.bytes.len() as u64, LogPos::new(ev.file, ev.end_pos())))
+        });
+        match next {
+            Ok(Some((event, size, pos))) => {
+                let done = handle_event(shared, &mut core, cur, event, size, pos)?;
                 if done {
                     shared.live().sql_resume = Some((cur.generation, cur.boundary.clone()));
                 }
@@ -331,22 +335,23 @@ fn run_inner(shared: &Shared, stop: &AtomicBool) -> Result<()> {
     Ok(())
 }
 
-/// Feeds one relay event to the core and publishes the result; returns true at a group boundary.
+/// Feeds one relay event (`size` bytes, ending at `pos`) to the core and publishes the result;
+/// returns true at a group boundary.
 fn handle_event(
     shared: &Shared,
     core: &mut SqlCore,
     cur: &mut Cursor,
-    raw: RawLogEvent,
+    event: Event,
+    size: u64,
+    pos: LogPos,
 ) -> Result<bool> {
-    let size = raw.bytes.len() as u64;
-    let pos = LogPos::new(raw.file.clone(), raw.end_pos());
     {
         let mut live = shared.live();
         live.relay_log_file = pos.file.clone();
         live.relay_log_pos = pos.pos;
     }
     let mut skip = || shared.take_skip();
-    let step = core.step(raw.event, size, &mut skip).map_err(|e| {
+    let step = core.step(event, size, &mut skip).map_err(|e| {
         let (code, state, message) = e.to_mysql();
         let at = core.exec_pos();
         Error::sql(
