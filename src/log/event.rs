@@ -167,20 +167,27 @@ pub struct EventHeader {
 impl EventHeader {
     /// Parses the first 19 bytes of `bytes`.
     pub fn decode(bytes: &[u8]) -> Result<EventHeader> {
-        if bytes.len() < HEADER_LEN {
-            return Err(Error::InvalidData(format!(
+        match bytes.first_chunk::<HEADER_LEN>() {
+            Some(header) => Ok(EventHeader::from_array(header)),
+            None => Err(Error::InvalidData(format!(
                 "event header truncated: {} of {HEADER_LEN} bytes",
                 bytes.len()
-            )));
+            ))),
         }
-        Ok(EventHeader {
-            timestamp: le_u32(&bytes[0..4]),
-            type_code: bytes[4],
-            server_id: le_u32(&bytes[5..9]),
-            event_size: le_u32(&bytes[9..13]),
-            log_pos: le_u32(&bytes[13..17]),
-            flags: u16::from_le_bytes([bytes[17], bytes[18]]),
-        })
+    }
+
+    /// Parses the 19 header bytes (infallible: every 19 bytes are a header, valid or not).
+    #[inline]
+    pub fn from_array(b: &[u8; HEADER_LEN]) -> EventHeader {
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        EventHeader {
+            timestamp: u32_at(0),
+            type_code: b[4],
+            server_id: u32_at(5),
+            event_size: u32_at(9),
+            log_pos: u32_at(13),
+            flags: u16::from_le_bytes([b[17], b[18]]),
+        }
     }
 
     /// Appends the 19 header bytes to `out`.
@@ -882,7 +889,14 @@ fn crc32(bytes: &[u8]) -> u32 {
 /// mod P): one bad event is always detected, as by separate checks; several bad events cancel out
 /// with probability about 2^-32. The caller falls back to per-event checks to name the bad event.
 pub fn verify_crc_batch(buf: &mut [u8]) -> (usize, bool) {
-    let framed = flip_crc_ends(buf, usize::MAX);
+    verify_crc_batch_with(buf, &mut Vec::new())
+}
+
+/// [`verify_crc_batch`] with `sizes` as scratch space (cleared first; left holding the size of each
+/// framed event), so that a caller checking buffer after buffer allocates once.
+pub fn verify_crc_batch_with(buf: &mut [u8], sizes: &mut Vec<u32>) -> (usize, bool) {
+    sizes.clear();
+    let framed = frame_and_flip(buf, sizes);
     if framed == 0 {
         return (0, true);
     }
@@ -890,30 +904,48 @@ pub fn verify_crc_batch(buf: &mut [u8]) -> (usize, bool) {
     let mut h = crc32fast::Hasher::new_with_initial(!0);
     h.update(&buf[..framed]);
     let ok = h.finalize() == !0;
-    flip_crc_ends(buf, framed);
+    unflip(&mut buf[..framed], sizes);
     (framed, ok)
 }
 
 /// Inverts the first and last 4 bytes of each event framed at the start of `buf` (see
-/// [`verify_crc_batch`]), stopping at `upto` bytes or where framing stops; returns the bytes framed.
-fn flip_crc_ends(buf: &mut [u8], upto: usize) -> usize {
+/// [`verify_crc_batch`]), stopping where framing stops; pushes each event's size to `sizes` and
+/// returns the bytes framed.
+fn frame_and_flip(buf: &mut [u8], sizes: &mut Vec<u32>) -> usize {
     let mut off = 0;
-    while off < upto && off + HEADER_LEN <= buf.len() {
-        let at = &buf[off..];
+    while off + HEADER_LEN <= buf.len() {
+        let at = &mut buf[off..];
         let size = le_u32(&at[9..13]) as usize;
         if size < HEADER_LEN + CRC_LEN || size > at.len() || at[4] == types::FORMAT_DESCRIPTION {
             break;
         }
-        let ev = &mut buf[off..off + size];
-        for b in &mut ev[..4] {
-            *b = !*b;
-        }
-        for b in &mut ev[size - CRC_LEN..] {
-            *b = !*b;
-        }
+        flip4(&mut at[..4]);
+        flip4(&mut at[size - CRC_LEN..size]);
+        sizes.push(size as u32);
         off += size;
     }
     off
+}
+
+/// Undoes [`frame_and_flip`] on the events of `sizes` (no framing to redo: the next offset is a sum
+/// of known sizes, not a load from the buffer).
+fn unflip(buf: &mut [u8], sizes: &[u32]) {
+    let mut off = 0;
+    for &size in sizes {
+        let end = off + size as usize;
+        if let Some(ev) = buf.get_mut(off..end) {
+            flip4(&mut ev[..4]);
+            flip4(&mut ev[size as usize - CRC_LEN..]);
+        }
+        off = end;
+    }
+}
+
+#[inline(always)]
+fn flip4(b: &mut [u8]) {
+    for b in b.iter_mut().take(4) {
+        *b = !*b;
+    }
 }
 
 /// CRC32 over header+body; for a FORMAT_DESCRIPTION the BINLOG_IN_USE flag is treated as cleared.

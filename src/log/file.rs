@@ -319,8 +319,16 @@ impl ChunkReader {
     }
 
     /// The buffered bytes of an event [`ChunkReader::locate`] returned (valid until the next call).
+    #[inline]
     pub fn slice(&self, range: Range<usize>) -> &[u8] {
         &self.buf[range]
+    }
+
+    /// Every buffered byte (buffer indices as in the ranges [`ChunkReader::locate`] returns; valid
+    /// until the next call that may read).
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 
     /// The buffered bytes from file offset `pos` up to `limit` (empty when `pos` is not buffered), to

@@ -110,6 +110,22 @@ pub struct LogReader {
     bodies: bool,
     /// What batch CRC checks ([`event::verify_crc_batch`]) found in the current buffer.
     checked: Checked,
+    /// The verified events buffered from the current position: [`LogReader::next_raw`]'s fast path.
+    cursor: Cursor,
+    /// Scratch space of batch CRC checks (allocated once).
+    batch_sizes: Vec<u32>,
+}
+
+/// Buffer indices `at..end` of a run of whole events of the current file, from the one at the
+/// reader's position on: CRC32 verified by a batch check, none a FORMAT_DESCRIPTION, all ending at
+/// or before the file limit. Set by the slow path of [`LogReader::next_raw`] after a batch check,
+/// moved with the position, cut by [`LogReader::set_limit`], emptied (`at >= end`) by anything
+/// else that reads, moves the position or may move the buffered bytes. Taking an event from it is
+/// reading its header and adding its size: no lookup, limit, generation or CRC bookkeeping.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cursor {
+    at: usize,
+    end: usize,
 }
 
 /// The result of the last batch CRC check of a [`LogReader`]: valid while the buffer's generation
@@ -160,6 +176,8 @@ impl LogReader {
             limit_cmp: None,
             bodies: true,
             checked: Checked::default(),
+            cursor: Cursor::default(),
+            batch_sizes: Vec::new(),
         };
         if pos > 4 {
             reader.checksum = reader.fde_checksum()?;
@@ -171,6 +189,12 @@ impl LogReader {
     pub fn set_limit(&mut self, limit: Option<LogPos>) {
         self.limit_cmp = limit.as_ref().map(|l| file_seq_cmp(&l.file, &self.file));
         self.limit = limit;
+        // Verified events past the new limit are read again through the slow path, which stops there.
+        let room = self.file_limit().saturating_sub(self.pos);
+        let c = &mut self.cursor;
+        if c.at < c.end && (c.end - c.at) as u64 > room {
+            c.end = c.at + room as usize;
+        }
     }
 
     /// With `false`, [`LogReader::next_event`] checks each event's framing and CRC32 but does not
@@ -187,6 +211,7 @@ impl LogReader {
 
     /// The next event, or `Ok(None)` at the current end of the log (or at the limit).
     pub fn next_event(&mut self) -> Result<Option<RawLogEvent>> {
+        self.cursor = Cursor::default();
         let Some(range) = self.locate_next()? else { return Ok(None) };
         let verified = self.crc_verified(&range);
         let bytes = self.reader.slice(range.clone());
@@ -223,10 +248,12 @@ impl LogReader {
     /// [`LogReader::next_event`]; the body is not decoded ([`RawEventRef::event`] decodes it).
     /// The event is valid until the next call. Same positions, errors and rotation handling as
     /// [`LogReader::next_event`], whatever [`LogReader::set_decode_bodies`] says.
+    #[inline]
     pub fn next_raw(&mut self) -> Result<Option<RawEventRef<'_>>> {
         let Some((range, header, crc)) = self.verify_next()? else { return Ok(None) };
         let pos = self.pos;
         self.pos += range.len() as u64;
+        self.cursor.at = range.end;
         Ok(Some(RawEventRef {
             file: &self.file,
             pos,
@@ -245,7 +272,7 @@ impl LogReader {
         f: impl FnOnce(RawEventRef<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
         let Some((range, header, crc)) = self.verify_next()? else { return Ok(None) };
-        let len = range.len() as u64;
+        let (len, range_end) = (range.len() as u64, range.end);
         let ev = RawEventRef {
             file: &self.file,
             pos: self.pos,
@@ -255,14 +282,47 @@ impl LogReader {
         };
         let out = f(ev)?;
         self.pos += len;
+        self.cursor.at = range_end;
         Ok(Some(out))
     }
 
     /// Finds and verifies (framing, CRC32) the next event without moving past it: its range in the
     /// buffer, its header and whether it carries a CRC32 trailer. A FORMAT_DESCRIPTION is decoded
     /// (it says whether the next events carry a CRC32).
-    #[inline]
+    /// The caller moving past the event sets `cursor.at` to the range's end.
+    #[inline(always)]
     fn verify_next(&mut self) -> Result<Option<(Range<usize>, EventHeader, bool)>> {
+        // Both paths end in the same scalars (not one in-memory result written by two paths), so
+        // callers build their event from registers.
+        let (range, header, crc) = match self.cursor_event() {
+            Some(header) => {
+                let at = self.cursor.at;
+                (at..at + header.event_size as usize, header, true)
+            }
+            None => match self.verify_next_slow()? {
+                Some(next) => next,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some((range, header, crc)))
+    }
+
+    /// The header of the event at the cursor (whole, verified, at `cursor.at` of the buffer), if the
+    /// cursor holds one.
+    #[inline(always)]
+    fn cursor_event(&self) -> Option<EventHeader> {
+        let Cursor { at, end } = self.cursor;
+        let bytes = self.reader.bytes().get(at..end)?.first_chunk::<HEADER_LEN>()?;
+        let header = EventHeader::from_array(bytes);
+        let size = header.event_size as usize;
+        (size >= HEADER_LEN + CRC_LEN && size <= end - at).then_some(header)
+    }
+
+    /// [`LogReader::verify_next`] when the cursor is empty: locates the event (refilling the buffer,
+    /// moving to the next file), runs a batch check when due and sets the cursor from it.
+    #[inline(never)]
+    fn verify_next_slow(&mut self) -> Result<Option<(Range<usize>, EventHeader, bool)>> {
+        self.cursor = Cursor::default();
         let range = match self.reader.buffered(self.pos, self.file_limit()) {
             Some(range) => range,
             None => match self.locate_next()? {
@@ -275,6 +335,10 @@ impl LogReader {
         if verified {
             // Whole (its size field gave the range), CRC32 checked, not a FORMAT_DESCRIPTION.
             let header = EventHeader::decode(bytes).map_err(|e| self.invalid(&e))?;
+            // The events after it up to the end of the batch (and the limit) are verified too.
+            let verified_end = self.checked.verified_end.min(self.file_limit());
+            let run = verified_end.saturating_sub(self.pos) as usize;
+            self.cursor = Cursor { at: range.start, end: range.start + run };
             return Ok(Some((range, header, true)));
         }
         let crc = self.checksum || bytes[4] == event::types::FORMAT_DESCRIPTION;
@@ -319,7 +383,8 @@ impl LogReader {
     #[inline(never)]
     fn check_batch(&mut self, generation: u64, end: u64) -> bool {
         let limit = self.file_limit();
-        let (framed, ok) = event::verify_crc_batch(self.reader.buffered_mut(self.pos, limit));
+        let buf = self.reader.buffered_mut(self.pos, limit);
+        let (framed, ok) = event::verify_crc_batch_with(buf, &mut self.batch_sizes);
         let batch_end = self.pos + framed as u64;
         self.checked = if ok {
             Checked { generation, verified_end: batch_end, per_event_end: 0 }
@@ -339,6 +404,7 @@ impl LogReader {
     /// where it is in the buffer. Does not verify it nor move past it.
     #[inline(never)]
     fn locate_next(&mut self) -> Result<Option<Range<usize>>> {
+        self.cursor = Cursor::default();
         let mut rechecked = false;
         loop {
             let limit = self.file_limit();
@@ -401,6 +467,7 @@ impl LogReader {
         self.pos = 4;
         self.checksum = true;
         self.checked = Checked::default();
+        self.cursor = Cursor::default();
         self.limit_cmp = self.limit.as_ref().map(|l| file_seq_cmp(&l.file, &self.file));
         Ok(())
     }
