@@ -665,6 +665,88 @@ mod tests {
         assert_eq!(tail, owned[5000..]);
     }
 
+    /// The cursor of verified events (next_raw's fast path) is cut by a lower limit, kept across a
+    /// higher one, and stays in step when next_event, next_with (failing or not) and next_raw are
+    /// mixed: the same events at the same positions as next_event alone.
+    #[test]
+    fn limits_and_mixed_calls_inside_a_verified_buffer_read_the_same_events() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = writer(tmp.path(), 1 << 30);
+        for i in 0..3000 {
+            w.append(&txn(i, (i as usize * 7) % 60)).unwrap();
+        }
+        w.close().unwrap();
+        let mut owned = LogReader::open(tmp.path(), "repld-bin", "", 4).unwrap();
+        let all: Vec<(u64, Vec<u8>)> = std::iter::from_fn(|| owned.next_event().unwrap())
+            .map(|ev| (ev.pos, ev.bytes))
+            .collect();
+        assert!(all.len() > 12_000, "{} events", all.len());
+        let file = w.status().0;
+        let mut r = LogReader::open(tmp.path(), "repld-bin", "", 4).unwrap();
+        let mut got: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut i = 0usize;
+        let mut step = 0usize;
+        while got.len() < all.len() {
+            step += 1;
+            // Limits at event boundaries a few events ahead, at times lower than the last one,
+            // and limits inside an event (the event straddling them is not returned).
+            let ahead = (got.len() + 1 + step % 13).min(all.len() - 1);
+            let limit = match step % 4 {
+                0 => None,
+                1 => Some(all[ahead].0),
+                2 => Some(all[ahead].0 + 5),
+                _ => Some(all[ahead.saturating_sub(step % 3)].0),
+            };
+            r.set_limit(limit.map(|p| LogPos::new(file.clone(), p)));
+            let mut at_limit = false;
+            loop {
+                i += 1;
+                let next = match i % 7 {
+                    0 => r.next_event().unwrap().map(|ev| (ev.pos, ev.bytes)),
+                    1 => {
+                        // A failing callback leaves the reader on the same event.
+                        let before = r.position();
+                        let failed = r
+                            .next_with(|_| -> Result<()> { Err(Error::InvalidInput("no".into())) });
+                        if let Ok(none) = failed {
+                            assert!(none.is_none());
+                            assert_eq!(r.position(), before);
+                            at_limit = true;
+                            break;
+                        }
+                        assert_eq!(r.position(), before);
+                        r.next_with(|ev| Ok((ev.pos, ev.bytes.to_vec()))).unwrap()
+                    }
+                    _ => r.next_raw().unwrap().map(|ev| (ev.pos, ev.bytes.to_vec())),
+                };
+                let Some(ev) = next else {
+                    at_limit = true;
+                    break;
+                };
+                if let Some(limit) = limit {
+                    assert!(ev.0 + ev.1.len() as u64 <= limit, "event at {} past {limit}", ev.0);
+                }
+                got.push(ev);
+                if i.is_multiple_of(50) {
+                    break;
+                }
+            }
+            if at_limit {
+                // Stopped at the limit (or the end): the next event would cross it.
+                match (all.get(got.len()), limit) {
+                    (Some((pos, bytes)), Some(limit)) => {
+                        assert!(pos + bytes.len() as u64 > limit, "step {step}: stopped early");
+                        assert_eq!(r.position(), LogPos::new(file.clone(), *pos));
+                    }
+                    (Some((pos, _)), None) => panic!("step {step}: stopped at {pos} with no limit"),
+                    (None, _) => {}
+                }
+            }
+            assert_eq!(got[..], all[..got.len()], "step {step}");
+        }
+        assert_eq!(got, all);
+    }
+
     #[test]
     fn next_raw_follows_a_growing_log_up_to_the_limit() {
         let tmp = tempfile::tempdir().unwrap();
