@@ -245,11 +245,25 @@ pub struct Stmt {
     pub text: String,
     /// The classification.
     pub kind: StmtKind,
-    /// The parsed form, `None` for statements the server layer parses itself (kind Admin) and for the
-    /// few reads the engine executes from the text (CHECKSUM TABLE, SHOW WARNINGS, ...). Queries and DML
+    /// The parsed form, `None` for statements the server layer parses itself (kind Admin), for the
+    /// few reads the engine executes from the text (CHECKSUM TABLE, SHOW WARNINGS, ...) and for
+    /// statements bound to a cached template (use [`Stmt::statement`] for their tree). Queries and DML
     /// may come from the engine's statement cache (same tree as a fresh parse, but source spans refer
     /// to the text with literals replaced by `?N`).
     pub parsed: Option<sqlparser::ast::Statement>,
+    /// The cached template and literals this statement runs with, instead of `parsed`.
+    pub(crate) bound: Option<super::parse::Bound>,
+}
+
+impl Stmt {
+    /// The statement's tree: `parsed`, or the bound template with its literals put back.
+    pub fn statement(&self) -> Option<std::borrow::Cow<'_, sqlparser::ast::Statement>> {
+        match (&self.parsed, &self.bound) {
+            (Some(p), _) => Some(std::borrow::Cow::Borrowed(p)),
+            (None, Some(b)) => Some(std::borrow::Cow::Owned(b.materialize())),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Per-connection state: current database, variables, the open transaction.
@@ -377,9 +391,9 @@ impl Engine {
         Ok(Engine { inner })
     }
 
-    /// Opens a throw-away in-memory store (tests, benchmarks).
+    /// Opens a throw-away in-memory store (tests, benchmarks), configured as [`Engine::open`]'s.
     pub fn open_temporary() -> Result<Engine> {
-        let db = sled::Config::new().temporary(true).open()?;
+        let db = sled::Config::new().temporary(true).mode(sled::Mode::HighThroughput).open()?;
         let inner = Arc::new(crate::sql::EngineInner::new(db));
         crate::sql::EngineInner::start_flusher(&inner);
         Ok(Engine { inner })

@@ -73,9 +73,13 @@ fn run_in(
     let vis = if with_published { Visibility::Published } else { Visibility::Applied };
     let view = View { inner, vis, txn, stmt: WriteSet::new() };
     let mut x = Exec::new(view, s, ctx, is_write)?;
-    let out = match &stmt.parsed {
-        Some(p) => x.run(p, &stmt.text)?,
-        None => super::ddl::run_text(&mut x, &stmt.text)?,
+    let out = match (&stmt.parsed, &stmt.bound) {
+        (Some(p), _) => x.run(p, &stmt.text)?,
+        (None, Some(b)) => {
+            let _params = super::compile::bind_params(b.params.clone());
+            x.run(&b.tpl.st, &stmt.text)?
+        }
+        (None, None) => super::ddl::run_text(&mut x, &stmt.text)?,
     };
     let Exec { view, used, .. } = x;
     Ok((out, view.stmt, used))
