@@ -391,9 +391,9 @@ impl Engine {
         Ok(Engine { inner })
     }
 
-    /// Opens a throw-away in-memory store (tests, benchmarks), configured as [`Engine::open`]'s.
+    /// Opens a throw-away in-memory store (tests, benchmarks).
     pub fn open_temporary() -> Result<Engine> {
-        let db = sled::Config::new().temporary(true).mode(sled::Mode::HighThroughput).open()?;
+        let db = sled::Config::new().temporary(true).open()?;
         let inner = Arc::new(crate::sql::EngineInner::new(db));
         crate::sql::EngineInner::start_flusher(&inner);
         Ok(Engine { inner })
