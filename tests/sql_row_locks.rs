@@ -114,9 +114,14 @@ fn inserts_lock_the_new_row_and_a_moved_counter() {
     run(&e, &mut b, "INSERT INTO t (id, k, c) VALUES (3, 31, 'c2')").unwrap();
     // Moving the counter again waits for a.
     assert_eq!(need(run(&e, &mut b, "INSERT INTO t (k, c) VALUES (50, 'e')")), (1, false));
-    // Inserting the row a inserted waits for a (the duplicate check reads it), and so does moving the
-    // counter past it.
-    assert_eq!(need(run(&e, &mut b, "INSERT INTO t (id, k, c) VALUES (4, 1, 'x')")), (2, false));
+    // Inserting the row a inserted waits for a: moving the counter past it needs the counter first
+    // (the statement stops there), then the duplicate check reads the row.
+    assert_eq!(need(run(&e, &mut b, "INSERT INTO t (id, k, c) VALUES (4, 1, 'x')")), (1, false));
+    // Once a commits and lets go, b's insert of the same id is a duplicate.
+    run(&e, &mut a, "COMMIT").unwrap();
+    locks.release(1);
+    let e1062 = run(&e, &mut b, "INSERT INTO t (id, k, c) VALUES (4, 1, 'x')").unwrap_err();
+    assert_eq!(e1062.to_mysql().0, 1062);
 }
 
 #[test]

@@ -245,11 +245,25 @@ pub struct Stmt {
     pub text: String,
     /// The classification.
     pub kind: StmtKind,
-    /// The parsed form, `None` for statements the server layer parses itself (kind Admin) and for the
-    /// few reads the engine executes from the text (CHECKSUM TABLE, SHOW WARNINGS, ...). Queries and DML
+    /// The parsed form, `None` for statements the server layer parses itself (kind Admin), for the
+    /// few reads the engine executes from the text (CHECKSUM TABLE, SHOW WARNINGS, ...) and for
+    /// statements bound to a cached template (use [`Stmt::statement`] for their tree). Queries and DML
     /// may come from the engine's statement cache (same tree as a fresh parse, but source spans refer
     /// to the text with literals replaced by `?N`).
     pub parsed: Option<sqlparser::ast::Statement>,
+    /// The cached template and literals this statement runs with, instead of `parsed`.
+    pub(crate) bound: Option<super::parse::Bound>,
+}
+
+impl Stmt {
+    /// The statement's tree: `parsed`, or the bound template with its literals put back.
+    pub fn statement(&self) -> Option<std::borrow::Cow<'_, sqlparser::ast::Statement>> {
+        match (&self.parsed, &self.bound) {
+            (Some(p), _) => Some(std::borrow::Cow::Borrowed(p)),
+            (None, Some(b)) => Some(std::borrow::Cow::Owned(b.materialize())),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Row locks of concurrent write transactions, as the engine asks for them (the server implements

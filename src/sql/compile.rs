@@ -121,6 +121,70 @@ pub fn number_literal(s: &str) -> Result<Value> {
         .ok_or_else(|| Error::sql(1064, "42000", format!("Too big number '{s}'")))
 }
 
+thread_local! {
+    /// The literals bound to the `?N` slots of the template being executed on this thread.
+    static PARAMS: std::cell::RefCell<Option<std::sync::Arc<[ast::Value]>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Restores the previously bound parameters when dropped.
+pub struct ParamsGuard(Option<std::sync::Arc<[ast::Value]>>);
+
+impl Drop for ParamsGuard {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        PARAMS.with(|p| *p.borrow_mut() = prev);
+    }
+}
+
+/// Binds the literals of a statement running from a cached template (`parse::Bound`) for as long as
+/// the guard lives: compiled `?N` placeholders read slot N-1 ([`literal`]), and the texts rendered
+/// from the tree (labels, the expression text of error 1690) show the literal as a substituted tree
+/// would. Execution is synchronous on one thread, so the binding is thread-local.
+pub fn bind_params(params: std::sync::Arc<[ast::Value]>) -> ParamsGuard {
+    ParamsGuard(PARAMS.with(|p| p.borrow_mut().replace(params)))
+}
+
+/// The literal bound to placeholder `p` (`?N`), if any.
+pub fn bound_param(p: &str) -> Option<ast::Value> {
+    let i = super::parse::placeholder_index(p)?;
+    PARAMS.with(|b| b.borrow().as_ref().and_then(|v| v.get(i).cloned()))
+}
+
+/// `text` (the Display of a tree) with every `?N` placeholder replaced by its bound literal's
+/// Display: the text the tree with the literals substituted prints. Unchanged without bound literals
+/// (a template text holds no other `?`).
+pub fn resolve_placeholders(text: String) -> String {
+    let bound = PARAMS.with(|b| b.borrow().clone());
+    let Some(params) = bound else { return text };
+    if !text.contains('?') {
+        return text;
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut i, mut last) = (0, 0);
+    while i < b.len() {
+        if b[i] == b'?' {
+            let mut j = i + 1;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if let Some(v) =
+                super::parse::placeholder_index(&text[i..j]).and_then(|k| params.get(k))
+            {
+                out.push_str(&text[last..i]);
+                out.push_str(&v.to_string());
+                last = j;
+            }
+            i = j;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
 /// Converts a sqlparser literal.
 pub fn literal(v: &ast::Value) -> Result<Value> {
     use ast::Value as V;
@@ -155,7 +219,17 @@ pub fn literal(v: &ast::Value) -> Result<Value> {
         V::Boolean(b) => Value::Int(*b as i64),
         V::Null => Value::Null,
         V::Placeholder(p) => {
-            return Err(Error::sql(1064, "42000", format!("unexpected placeholder {p}")))
+            let slot = super::parse::placeholder_index(p);
+            let bound = PARAMS.with(|b| {
+                let b = b.borrow();
+                match b.as_ref().and_then(|v| v.get(slot?)) {
+                    Some(V::Placeholder(_)) | None => None,
+                    Some(v) => Some(literal(v)),
+                }
+            });
+            return bound.unwrap_or_else(|| {
+                Err(Error::sql(1064, "42000", format!("unexpected placeholder {p}")))
+            });
         }
         other => Value::Bytes(other.to_string().into_bytes()),
     })
@@ -403,17 +477,23 @@ impl<'a> Compiler<'a> {
             Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
                 let n = parts.len();
                 let text = col(Some(&parts[n - 2].value), &parts[n - 1].value);
-                (text.unwrap_or_else(|| e.to_string()), HIGHEST)
+                (text.unwrap_or_else(|| resolve_placeholders(e.to_string())), HIGHEST)
             }
-            Expr::Value(v) => (
-                match &v.value {
-                    ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => {
-                        format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-                    }
-                    other => other.to_string(),
-                },
-                HIGHEST,
-            ),
+            Expr::Value(v) => {
+                let bound = match &v.value {
+                    ast::Value::Placeholder(p) => bound_param(p),
+                    _ => None,
+                };
+                (
+                    match bound.as_ref().unwrap_or(&v.value) {
+                        ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => {
+                            format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+                        }
+                        other => other.to_string(),
+                    },
+                    HIGHEST,
+                )
+            }
             Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => {
                 (format!("-{}", paren(self.render(expr), NEG)), NEG)
             }
@@ -427,7 +507,7 @@ impl<'a> Compiler<'a> {
                     BinaryOperator::MyIntegerDivide | BinaryOperator::DuckIntegerDivide => {
                         ("DIV", MUL)
                     }
-                    _ => return (e.to_string(), HIGHEST),
+                    _ => return (resolve_placeholders(e.to_string()), HIGHEST),
                 };
                 let l = paren(self.render(left), p);
                 let r = paren(self.render(right), p + 1);
@@ -441,7 +521,7 @@ impl<'a> Compiler<'a> {
                         let a: Vec<String> = args.iter().map(|a| self.render(a).0).collect();
                         format!("{}{}", if distinct { "distinct " } else { "" }, a.join(","))
                     }
-                    Err(_) => return (e.to_string(), HIGHEST),
+                    Err(_) => return (resolve_placeholders(e.to_string()), HIGHEST),
                 };
                 (format!("{name}({args})"), HIGHEST)
             }
@@ -453,7 +533,7 @@ impl<'a> Compiler<'a> {
                 ),
                 HIGHEST,
             ),
-            _ => (e.to_string(), HIGHEST),
+            _ => (resolve_placeholders(e.to_string()), HIGHEST),
         }
     }
 

@@ -75,8 +75,14 @@ const SQL_MODE_NAMES: &[(&str, u64)] = &[
 pub const DEFAULT_SQL_MODE: &str =
     "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION";
 
+/// The bits of [`DEFAULT_SQL_MODE`] (every statement's sql_mode unless the session changes it).
+const DEFAULT_SQL_MODE_BITS: u64 = 2097152 | 67108864 | 268435456 | 1073741824;
+
 /// sql_mode text -> bits (unknown names: error 1231).
 pub fn sql_mode_bits(s: &str) -> Result<u64> {
+    if s == DEFAULT_SQL_MODE {
+        return Ok(DEFAULT_SQL_MODE_BITS);
+    }
     let mut bits = 0;
     for name in s.split(',').map(|p| p.trim()).filter(|p| !p.is_empty()) {
         let up = name.to_ascii_uppercase();
@@ -2531,12 +2537,18 @@ pub fn expr_label(e: &Expr) -> String {
                 last
             }
         }
-        Expr::Value(v) => match &v.value {
-            ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => s.clone(),
-            ast::Value::Null => "NULL".into(),
-            other => other.to_string(),
-        },
-        other => other.to_string(),
+        Expr::Value(v) => {
+            let bound = match &v.value {
+                ast::Value::Placeholder(p) => super::compile::bound_param(p),
+                _ => None,
+            };
+            match bound.as_ref().unwrap_or(&v.value) {
+                ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => s.clone(),
+                ast::Value::Null => "NULL".into(),
+                other => other.to_string(),
+            }
+        }
+        other => super::compile::resolve_placeholders(other.to_string()),
     }
 }
 
@@ -3331,5 +3343,19 @@ impl CloneShallow for ast::Query {
         q.order_by = None;
         q.limit_clause = None;
         q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_sql_mode_bits_match_the_names() {
+        // Lower case takes the general path.
+        let parsed = sql_mode_bits(&DEFAULT_SQL_MODE.to_ascii_lowercase()).unwrap();
+        assert_eq!(parsed, DEFAULT_SQL_MODE_BITS);
+        assert_eq!(sql_mode_bits(DEFAULT_SQL_MODE).unwrap(), parsed);
+        assert_eq!(sql_mode_from_bits(parsed), DEFAULT_SQL_MODE);
     }
 }

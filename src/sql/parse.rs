@@ -282,7 +282,12 @@ pub fn parse_one(text: &str) -> Result<Stmt> {
         // An executable comment with nothing in it (`/*!*/`, as mariadb-binlog output holds after a
         // client-side `/*!\C cs */`) is an empty statement that succeeds, as in MariaDB.
         if text.contains("/*!") || text.contains("/*M!") {
-            return Ok(Stmt { text: String::new(), kind: StmtKind::Session, parsed: None });
+            return Ok(Stmt {
+                text: String::new(),
+                kind: StmtKind::Session,
+                parsed: None,
+                bound: None,
+            });
         }
         return Err(Error::sql(1065, "42000", "Query was empty"));
     }
@@ -293,7 +298,7 @@ pub fn parse_one(text: &str) -> Result<Stmt> {
     let comma_update = comma_update(body);
     let body: &str = comma_update.as_deref().unwrap_or(body);
     if let Some(kind) = keyword_kind(body) {
-        return Ok(Stmt { text: text.trim().to_string(), kind, parsed: None });
+        return Ok(Stmt { text: text.trim().to_string(), kind, parsed: None, bound: None });
     }
     let mut parser = Parser::new(&MySqlDialect {}).with_recursion_limit(RECURSION_LIMIT);
     parser = parser.try_with_sql(body).map_err(|e| {
@@ -319,7 +324,7 @@ pub fn parse_one(text: &str) -> Result<Stmt> {
         let off = (0..=off).rev().find(|i| body.is_char_boundary(*i)).unwrap_or(0);
         return Err(syntax_error(&body[off..]));
     }
-    Ok(Stmt { text: text.trim().to_string(), kind: classify(&st), parsed: Some(st) })
+    Ok(Stmt { text: text.trim().to_string(), kind: classify(&st), parsed: Some(st), bound: None })
 }
 
 /// `text` with every `FOUND_ROWS()` call in its code (outside strings and comments; version comments
@@ -666,7 +671,7 @@ pub fn normalize(body: &str) -> Option<Normalized> {
             }
             key.push_str(&body[last..i]);
             lits.push((body[i..=j].to_string(), sqlparser::ast::Value::SingleQuotedString(val)));
-            key.push_str(&format!("?{}", lits.len()));
+            push_slot(&mut key, lits.len());
             i = j + 1;
             last = i;
             continue;
@@ -708,7 +713,7 @@ pub fn normalize(body: &str) -> Option<Normalized> {
             key.push_str(&body[last..i]);
             let text = &body[i..j];
             lits.push((text.to_string(), sqlparser::ast::Value::Number(text.to_string(), false)));
-            key.push_str(&format!("?{}", lits.len()));
+            push_slot(&mut key, lits.len());
             i = j;
             last = i;
             continue;
@@ -725,19 +730,21 @@ pub fn normalize(body: &str) -> Option<Normalized> {
     Some(Normalized { key, lits })
 }
 
+/// Appends `?n` to a template key.
+fn push_slot(key: &mut String, n: usize) {
+    use std::fmt::Write;
+    let _ = write!(key, "?{n}");
+}
+
 /// Replaces the `?N` placeholders of a cached template by the literals; returns how many were replaced.
-pub fn substitute(st: &mut Statement, lits: &[(String, sqlparser::ast::Value)]) -> usize {
+pub fn substitute(st: &mut Statement, lits: &[sqlparser::ast::Value]) -> usize {
     use sqlparser::ast::{Expr, Value};
     let mut n = 0;
     let _ = sqlparser::ast::visit_expressions_mut(st, |e: &mut Expr| {
         if let Expr::Value(v) = e {
             if let Value::Placeholder(p) = &v.value {
-                if let Some(lit) = p
-                    .strip_prefix('?')
-                    .and_then(|d| d.parse::<usize>().ok())
-                    .and_then(|i| lits.get(i.wrapping_sub(1)))
-                {
-                    v.value = lit.1.clone();
+                if let Some(lit) = placeholder_index(p).and_then(|i| lits.get(i)) {
+                    v.value = lit.clone();
                     n += 1;
                 }
             }
@@ -745,6 +752,159 @@ pub fn substitute(st: &mut Statement, lits: &[(String, sqlparser::ast::Value)]) 
         std::ops::ControlFlow::<()>::Continue(())
     });
     n
+}
+
+/// The 0-based slot of a `?N` placeholder.
+pub fn placeholder_index(p: &str) -> Option<usize> {
+    p.strip_prefix('?')?.parse::<usize>().ok()?.checked_sub(1)
+}
+
+/// Placeholders in `e`, when `e` is built only of the forms whose literals reach execution solely
+/// through `Compiler::compile` (literals, columns, arithmetic, comparisons, AND/OR/NOT, BETWEEN, IN
+/// lists, IS [NOT] NULL, parentheses); `None` for any other form.
+fn bindable_expr(e: &sqlparser::ast::Expr) -> Option<usize> {
+    use sqlparser::ast::{BinaryOperator as B, Expr as E, UnaryOperator as U, Value as V};
+    Some(match e {
+        E::Value(v) => matches!(v.value, V::Placeholder(_)) as usize,
+        E::Identifier(_) | E::CompoundIdentifier(_) => 0,
+        E::Nested(x) | E::IsNull(x) | E::IsNotNull(x) => bindable_expr(x)?,
+        E::UnaryOp { op: U::Minus | U::Plus | U::Not, expr } => bindable_expr(expr)?,
+        E::BinaryOp {
+            left,
+            op:
+                B::Plus
+                | B::Minus
+                | B::Multiply
+                | B::Divide
+                | B::Modulo
+                | B::Eq
+                | B::NotEq
+                | B::Lt
+                | B::LtEq
+                | B::Gt
+                | B::GtEq
+                | B::And
+                | B::Or,
+            right,
+        } => bindable_expr(left)? + bindable_expr(right)?,
+        E::Between { expr, low, high, .. } => {
+            bindable_expr(expr)? + bindable_expr(low)? + bindable_expr(high)?
+        }
+        E::In { expr, target: sqlparser::ast::InTarget::List(list), .. } => {
+            let mut n = bindable_expr(expr)?;
+            for x in list {
+                n += bindable_expr(x)?;
+            }
+            n
+        }
+        _ => return None,
+    })
+}
+
+/// A LIMIT/OFFSET operand: a bare literal or placeholder (evaluated through `Compiler::compile`).
+fn bindable_limit(e: Option<&sqlparser::ast::Expr>) -> Option<usize> {
+    use sqlparser::ast::{Expr as E, Value as V};
+    match e {
+        None => Some(0),
+        Some(E::Value(v)) => Some(matches!(v.value, V::Placeholder(_)) as usize),
+        Some(_) => None,
+    }
+}
+
+/// True when every placeholder of the template sits where execution reads it only through
+/// `Compiler::compile` (see [`bindable_expr`]): the WHERE clause and LIMIT of a single-table SELECT,
+/// UPDATE or DELETE, the SET values of a single-table UPDATE, and the bare items of INSERT/REPLACE
+/// ... VALUES. Such a template runs with its literals bound as parameters (`compile::bind_params`)
+/// instead of a substituted copy of the tree; nothing else in the statement can see a placeholder,
+/// since the bindable positions account for all of them.
+pub fn bindable(st: &Statement, placeholders: usize) -> bool {
+    use sqlparser::ast::{self as a, Expr as E, UnaryOperator as U, Value as V};
+    let found = (|| -> Option<usize> {
+        match st {
+            Statement::Query(q) => {
+                let a::SetExpr::Select(s) = &*q.body else { return None };
+                if q.with.is_some()
+                    || s.from.len() != 1
+                    || !s.from[0].joins.is_empty()
+                    || !matches!(s.from[0].relation, a::TableFactor::Table { .. })
+                {
+                    return None;
+                }
+                let mut n = match &s.selection {
+                    Some(w) => bindable_expr(w)?,
+                    None => 0,
+                };
+                n += match &q.limit_clause {
+                    None => 0,
+                    Some(a::LimitClause::LimitOffset { limit, offset, limit_by }) => {
+                        if !limit_by.is_empty() {
+                            return None;
+                        }
+                        bindable_limit(limit.as_ref())?
+                            + bindable_limit(offset.as_ref().map(|o| &o.value))?
+                    }
+                    Some(a::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                        bindable_limit(Some(offset))? + bindable_limit(Some(limit))?
+                    }
+                };
+                Some(n)
+            }
+            Statement::Insert(ins) => {
+                if ins.on.is_some() || !ins.assignments.is_empty() {
+                    return None;
+                }
+                let a::SetExpr::Values(vals) = &*ins.source.as_ref()?.body else { return None };
+                let mut n = 0;
+                for row in &vals.rows {
+                    for e in &row.content {
+                        n += match e {
+                            E::Value(v) => matches!(v.value, V::Placeholder(_)) as usize,
+                            E::UnaryOp { op: U::Minus, expr } => match &**expr {
+                                E::Value(v) => matches!(v.value, V::Placeholder(_)) as usize,
+                                _ => return None,
+                            },
+                            _ => 0,
+                        };
+                    }
+                }
+                Some(n)
+            }
+            Statement::Update(u) => {
+                if !u.table.joins.is_empty()
+                    || u.from.is_some()
+                    || !matches!(u.table.relation, a::TableFactor::Table { .. })
+                {
+                    return None;
+                }
+                let mut n = match &u.selection {
+                    Some(w) => bindable_expr(w)?,
+                    None => 0,
+                };
+                for x in &u.assignments {
+                    n += bindable_expr(&x.value)?;
+                }
+                Some(n + bindable_limit(u.limit.as_ref())?)
+            }
+            Statement::Delete(d) => {
+                let (a::FromTable::WithFromKeyword(from) | a::FromTable::WithoutKeyword(from)) =
+                    &d.from;
+                if from.len() != 1
+                    || !from[0].joins.is_empty()
+                    || !d.tables.is_empty()
+                    || d.using.is_some()
+                {
+                    return None;
+                }
+                let n = match &d.selection {
+                    Some(w) => bindable_expr(w)?,
+                    None => 0,
+                };
+                Some(n + bindable_limit(d.limit.as_ref())?)
+            }
+            _ => None,
+        }
+    })();
+    found == Some(placeholders)
 }
 
 /// Counts the `?N` placeholders of a template.
@@ -765,8 +925,41 @@ pub fn count_placeholders(st: &Statement) -> usize {
 /// Bound of the statement cache; it is cleared when full.
 const CACHE_CAP: usize = 4096;
 
-/// A parsed statement template and its kind.
-pub type Template = std::sync::Arc<(Statement, StmtKind)>;
+/// A parsed statement template (literals replaced by `?N` placeholders) and what is known of it.
+#[derive(Debug)]
+pub struct TemplateData {
+    /// The parsed template.
+    pub st: Statement,
+    /// Its classification.
+    pub kind: StmtKind,
+    /// Number of placeholders.
+    pub slots: usize,
+    /// True when statements of this shape run bound to the template ([`bindable`]).
+    pub bindable: bool,
+}
+
+/// A cached template.
+pub type Template = std::sync::Arc<TemplateData>;
+
+/// A statement bound to a cached template: the template's tree and the literals for its `?N` slots,
+/// in order. Executing it binds the literals as parameters of the compiled expressions; the tree is
+/// never copied.
+#[derive(Clone, Debug)]
+pub struct Bound {
+    /// The template.
+    pub tpl: Template,
+    /// The literals of the statement, slot `i` for `?{i+1}`.
+    pub params: std::sync::Arc<[sqlparser::ast::Value]>,
+}
+
+impl Bound {
+    /// The statement tree with the literals put back (what a fresh parse of the text gives).
+    pub fn materialize(&self) -> Statement {
+        let mut st = self.tpl.st.clone();
+        substitute(&mut st, &self.params);
+        st
+    }
+}
 
 /// Cache of parsed statement templates by normalized text (`None`: not cacheable).
 #[derive(Default)]
@@ -827,7 +1020,9 @@ pub fn parse_one_cached(cache: &StmtCache, text: &str) -> Result<Stmt> {
                     let t = match parsed {
                         Ok(st) if count_placeholders(&st) == n.lits.len() => {
                             let kind = classify(&st);
-                            Some(std::sync::Arc::new((st, kind)))
+                            let slots = n.lits.len();
+                            let bindable = bindable(&st, slots);
+                            Some(std::sync::Arc::new(TemplateData { st, kind, slots, bindable }))
                         }
                         _ => None,
                     };
@@ -836,9 +1031,21 @@ pub fn parse_one_cached(cache: &StmtCache, text: &str) -> Result<Stmt> {
                 }
             };
             if let Some(t) = tpl {
-                let mut st = t.0.clone();
-                substitute(&mut st, &n.lits);
-                return Ok(Stmt { text: trimmed.to_string(), kind: t.1, parsed: Some(st) });
+                let params: std::sync::Arc<[sqlparser::ast::Value]> =
+                    n.lits.into_iter().map(|(_, v)| v).collect();
+                let kind = t.kind;
+                let text = trimmed.to_string();
+                if t.bindable {
+                    return Ok(Stmt {
+                        text,
+                        kind,
+                        parsed: None,
+                        bound: Some(Bound { tpl: t, params }),
+                    });
+                }
+                let mut st = t.st.clone();
+                substitute(&mut st, &params);
+                return Ok(Stmt { text, kind, parsed: Some(st), bound: None });
             }
         }
     }
@@ -873,8 +1080,150 @@ mod cache_tests {
         ] {
             let a = parse_one_cached(&cache, sql).unwrap();
             let b = parse_one(sql).unwrap();
-            assert_eq!(a.parsed.unwrap().to_string(), b.parsed.unwrap().to_string());
+            assert_eq!(a.statement().unwrap().to_string(), b.parsed.unwrap().to_string());
             assert_eq!(a.kind, b.kind);
         }
+    }
+
+    fn bound(cache: &StmtCache, sql: &str) -> bool {
+        parse_one_cached(cache, sql).unwrap().bound.is_some()
+    }
+
+    #[test]
+    fn sysbench_shapes_bind_and_others_substitute() {
+        let cache = StmtCache::default();
+        for sql in [
+            "SELECT c FROM sbtest1 WHERE id=10",
+            "SELECT c FROM sbtest1 WHERE id BETWEEN 1 AND 100",
+            "SELECT SUM(k) FROM sbtest1 WHERE id BETWEEN 1 AND 100",
+            "SELECT c FROM sbtest1 WHERE id BETWEEN 1 AND 100 ORDER BY c",
+            "SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN 1 AND 100 ORDER BY c",
+            "SELECT c FROM t WHERE id IN (1, 2) AND -k < 3 LIMIT 5",
+            "UPDATE sbtest1 SET k=k+1 WHERE id=5",
+            "UPDATE sbtest1 SET c='x' WHERE id=5",
+            "DELETE FROM sbtest1 WHERE id=5",
+            "INSERT INTO sbtest1 (id, k, c, pad) VALUES (5, 6, 'c', 'p')",
+            "INSERT INTO t VALUES (-1, 'a'), (2, DEFAULT)",
+            "REPLACE INTO t VALUES (1, 'a')",
+        ] {
+            assert!(bound(&cache, sql), "{sql}");
+            assert!(bound(&cache, sql), "{sql} (cache hit)");
+        }
+        for sql in [
+            "SELECT 1 FROM t WHERE id=1",
+            "SELECT c FROM t WHERE id=1 ORDER BY 1",
+            "SELECT c FROM t WHERE CONCAT(c, 'x') = 'ax'",
+            "SELECT c FROM t WHERE id IN (SELECT id FROM u WHERE a=1)",
+            "SELECT c FROM t JOIN u ON t.id = u.id WHERE t.id=1",
+            "INSERT INTO t VALUES (1, 'a') ON DUPLICATE KEY UPDATE c='b'",
+            "INSERT INTO t VALUES (1 + 2, 'a')",
+            "UPDATE t SET c=CONCAT(c, 'x') WHERE id=1",
+            "SELECT c FROM t WHERE c LIKE 'a%'",
+        ] {
+            assert!(!bound(&cache, sql), "{sql}");
+            assert!(parse_one_cached(&cache, sql).unwrap().parsed.is_some(), "{sql}");
+        }
+    }
+
+    use crate::sql::{Engine, ExecContext, Outcome, Session};
+
+    /// Runs `sqls` on two engines, one through the statement cache (bound templates), one from
+    /// fresh parses; returns the outcomes (errors as their MySQL code and text) and the logged
+    /// statements of each.
+    fn both(sqls: &[&str]) -> [(Vec<String>, Vec<String>); 2] {
+        let ctx = ExecContext { now_us: 1_700_000_000_000_000, ..Default::default() };
+        let mut out: [(Vec<String>, Vec<String>); 2] = Default::default();
+        for (fresh, res) in out.iter_mut().enumerate() {
+            let e = Engine::open_temporary().unwrap();
+            let mut s = Session::new();
+            s.rand_seeds = (1, 2);
+            for sql in sqls {
+                let st = if fresh == 1 {
+                    parse_one(sql).unwrap()
+                } else {
+                    parse(&e.inner.stmt_cache, sql).unwrap().remove(0)
+                };
+                let r = match e.execute(&mut s, &st, &ctx) {
+                    Ok(Outcome::Rows(rs)) => format!("{:?} {:?}", rs.columns, rs.rows),
+                    Ok(o) => format!("{o:?}"),
+                    Err(err) => format!("{:?}", err.to_mysql()),
+                };
+                res.0.push(format!("{sql} => {r}"));
+                for c in s.take_commits() {
+                    e.apply_commit(&c, &[]).unwrap();
+                    for l in c.statements {
+                        res.1.push(format!("{l:?}"));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn bound_statements_give_what_fresh_parses_give() {
+        let [cached, fresh] = both(&[
+            "CREATE DATABASE d",
+            "USE d",
+            "CREATE TABLE t (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, k BIGINT NOT NULL DEFAULT 0, c CHAR(5) NOT NULL DEFAULT '', KEY (k))",
+            "INSERT INTO t (id, k, c) VALUES (0, 1, 'a')",
+            "INSERT INTO t (id, k, c) VALUES (0, 2, 'b'), (7, -3, 'it''s')",
+            "INSERT INTO t (id, k, c) VALUES (0, 4, 'toolong')",
+            "INSERT INTO t (id, k, c) VALUES (1, 5, 'dup')",
+            "INSERT INTO t VALUES (DEFAULT, 9223372036854775807, 'max')",
+            "SELECT c FROM t WHERE id=1",
+            "SELECT c FROM t WHERE id='2'",
+            "SELECT c, k FROM t WHERE id BETWEEN 1 AND 8 ORDER BY c LIMIT 2",
+            "SELECT SUM(k) FROM t WHERE id IN (1, 2, 7) AND k > -5",
+            "SELECT id FROM t WHERE id=99999999999999999999",
+            "SELECT c FROM t WHERE id=1.5",
+            "UPDATE t SET k=k+1 WHERE id=1",
+            "UPDATE t SET k=k+1 WHERE k > 100",
+            "UPDATE t SET c='zz' WHERE id=7",
+            "SELECT * FROM t WHERE id > 0",
+            "DELETE FROM t WHERE id=2",
+            "REPLACE INTO t VALUES (7, 70, 'r')",
+            "SELECT * FROM t WHERE id > 0 LIMIT 10",
+        ]);
+        assert_eq!(cached, fresh);
+        // The out-of-range UPDATE names its expression with the literal, as a fresh parse does.
+        assert!(
+            cached.0.iter().any(|l| l.contains("1690") && l.contains("+ 1")),
+            "{:#?}",
+            cached.0
+        );
+    }
+
+    #[test]
+    fn bound_statements_follow_ddl_use_and_sql_mode() {
+        let [cached, fresh] = both(&[
+            "CREATE DATABASE a",
+            "CREATE DATABASE b",
+            "CREATE TABLE a.t (id INT PRIMARY KEY, c VARCHAR(3))",
+            "CREATE TABLE b.t (x INT, id INT PRIMARY KEY, c VARCHAR(10))",
+            "USE a",
+            "INSERT INTO t (id, c) VALUES (1, 'aaa')",
+            "SELECT * FROM t WHERE id=1",
+            "USE b",
+            "INSERT INTO t (id, c) VALUES (1, 'bbbbbbbb')",
+            "SELECT * FROM t WHERE id=1",
+            "ALTER TABLE t DROP COLUMN x",
+            "SELECT * FROM t WHERE id=1",
+            "ALTER TABLE t ADD COLUMN y INT FIRST",
+            "SELECT * FROM t WHERE id=1",
+            "INSERT INTO t (id, c) VALUES (2, 'cccccccccccc')",
+            "SET sql_mode=''",
+            "INSERT INTO t (id, c) VALUES (3, 'cccccccccccc')",
+            "SELECT * FROM t WHERE id=3",
+            "DROP TABLE t",
+            "SELECT * FROM t WHERE id=1",
+            "CREATE TABLE t (id INT PRIMARY KEY, c INT)",
+            "INSERT INTO t (id, c) VALUES (1, 'bbbbbbbb')",
+            "SELECT * FROM t WHERE id=1",
+            "USE a",
+            "SELECT * FROM t WHERE id=1",
+        ]);
+        assert_eq!(cached, fresh);
+        assert!(cached.0.iter().any(|l| l.contains("1406")), "{:#?}", cached.0);
     }
 }

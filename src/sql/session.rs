@@ -63,6 +63,19 @@ fn logged(
     }
 }
 
+/// Runs a statement: parsed, bound to a cached template (its literals as compile-time parameters),
+/// or by text.
+fn run_stmt(x: &mut Exec<'_>, stmt: &Stmt) -> Result<Outcome> {
+    match (&stmt.parsed, &stmt.bound) {
+        (Some(p), _) => x.run(p, &stmt.text),
+        (None, Some(b)) => {
+            let _params = super::compile::bind_params(b.params.clone());
+            x.run(&b.tpl.st, &stmt.text)
+        }
+        (None, None) => super::ddl::run_text(x, &stmt.text),
+    }
+}
+
 /// Runs one statement with a view over `txn` (taken out of the session while running).
 fn run_in(
     inner: &EngineInner,
@@ -86,10 +99,7 @@ fn run_in(
     let Some(check) = check else {
         let view = View { locks: None, inner, vis, txn, stmt: WriteSet::new() };
         let mut x = Exec::new(view, s, ctx, is_write)?;
-        let out = match &stmt.parsed {
-            Some(p) => x.run(p, &stmt.text)?,
-            None => super::ddl::run_text(&mut x, &stmt.text)?,
-        };
+        let out = run_stmt(&mut x, stmt)?;
         let Exec { view, used, .. } = x;
         return Ok((out, view.stmt, used));
     };
@@ -100,10 +110,7 @@ fn run_in(
     let r = {
         let view = View { locks: Some(&check), inner, vis, txn, stmt: WriteSet::new() };
         Exec::new(view, s, ctx, is_write).and_then(|mut x| {
-            let out = match &stmt.parsed {
-                Some(p) => x.run(p, &stmt.text),
-                None => super::ddl::run_text(&mut x, &stmt.text),
-            }?;
+            let out = run_stmt(&mut x, stmt)?;
             let Exec { view, used, .. } = x;
             Ok((out, view.stmt, used))
         })

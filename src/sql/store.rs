@@ -14,12 +14,21 @@
 //! [`FLUSH_AGE`] (checked at each apply and by a background thread, so an idle store catches up), at
 //! once for DDL, and at [`EngineInner::flush_pending`] (shutdown, purge).
 //!
+//! sled applies a batch under a process-wide lock that every sled read waits for, so a reader that
+//! touches sled during a flush waits for the whole batch. The commit path avoids that for the rows
+//! it creates: each table has a row bound (an upper bound of the row keys sled can hold: sled's last
+//! row key when first asked, raised by every publish), and a row key above it (a new auto-increment
+//! id, typically) is known absent without asking sled.
+//!
 //! Invariants: sled holds a prefix of the visible transactions in sequence order, each flush one atomic
 //! sled batch together with the latest meta records (the binlog or relay position the batch reaches), so
 //! after a crash the store is at a consistent position and recovery replays the log from there; a
 //! transaction leaves the overlay only after sled holds it (readers never see a gap); the table definition
 //! cache only ever holds what sled holds (a generation counter prevents caching a definition read before
-//! a concurrent flush changed it); the catalog never waits in the overlay once visible (DDL flushes).
+//! a concurrent flush changed it); the catalog never waits in the overlay once visible (DDL flushes);
+//! a table's row bound is never below a row key sled holds or the overlay has (it is set under the
+//! overlay write lock, when every published key is in the overlay or already in sled, and publish
+//! raises it before a key can reach sled).
 
 use super::api::{MetaRecord, WriteSet};
 use super::catalog::{self, TableDef, K_DROP, K_INDEX, K_META, K_ROW, K_TABLE};
@@ -83,6 +92,21 @@ pub struct Overlay {
     oldest_visible: Option<Instant>,
     /// A visible, unflushed transaction changes the catalog (or drops a table).
     catalog: bool,
+    /// Per table (row-key prefix `R` + table id): an upper bound of the row keys sled can hold, set
+    /// when first asked (the larger of sled's and the overlay's last key) and raised by every later
+    /// publish. Reads of a row key above it skip sled (see [`View::get`]).
+    row_bound: HashMap<[u8; ROW_PREFIX], Vec<u8>>,
+}
+
+/// Length of a row-key prefix: `R` and the table id.
+const ROW_PREFIX: usize = 9;
+
+/// The row-key prefix (`R` + table id) of a row key.
+fn row_prefix(key: &[u8]) -> Option<[u8; ROW_PREFIX]> {
+    if key.first() != Some(&K_ROW) {
+        return None;
+    }
+    key.get(..ROW_PREFIX)?.try_into().ok()
 }
 
 impl Overlay {
@@ -90,6 +114,13 @@ impl Overlay {
     fn get(&self, key: &[u8], vis: Visibility) -> Option<Option<&[u8]>> {
         let versions = self.keys.get(key)?;
         pick(versions, vis, self.visible)
+    }
+
+    /// For a row key: `Some(true)` when sled may hold it, `Some(false)` when it is above the table's
+    /// bound (sled cannot), `None` when the bound is not known yet.
+    fn sled_may_hold(&self, key: &[u8]) -> Option<bool> {
+        let p = row_prefix(key)?;
+        self.row_bound.get(&p).map(|b| key <= b.as_slice())
     }
 }
 
@@ -177,6 +208,13 @@ impl EngineInner {
         o.last_seq += 1;
         let seq = o.last_seq;
         for (k, v) in ws.iter() {
+            if let Some(p) = row_prefix(k) {
+                if let Some(b) = o.row_bound.get_mut(&p) {
+                    if k.as_slice() > b.as_slice() {
+                        b.clone_from(k);
+                    }
+                }
+            }
             o.keys.entry(k.clone()).or_default().push((seq, v.clone()));
         }
         let bytes = set_bytes(&ws);
@@ -336,6 +374,39 @@ impl EngineInner {
             .any(|(_, ws, _)| touches_catalog(ws));
         o.oldest_visible = if o.visible_count > 0 { Some(Instant::now()) } else { None };
         Ok(())
+    }
+
+    /// True when sled may hold `key`: not a row key, or a row key at or below its table's bound
+    /// (which this computes the first time: the overlay write lock keeps publishes and the end of
+    /// flushes out meanwhile, so every published key is either still in the overlay or already in
+    /// sled).
+    fn sled_may_hold(&self, key: &[u8]) -> Result<bool> {
+        let Some(p) = row_prefix(key) else { return Ok(true) };
+        if let Some(may) = self.overlay_read()?.sled_may_hold(key) {
+            return Ok(may);
+        }
+        let mut o = self.overlay_write()?;
+        if let Some(may) = o.sled_may_hold(key) {
+            return Ok(may);
+        }
+        let mut bound = match self.db.scan_prefix(p).next_back() {
+            Some(kv) => kv?.0.to_vec(),
+            None => p.to_vec(),
+        };
+        let upper: Bound<&[u8]> = Bound::Excluded(&[K_ROW + 1][..]);
+        let last = o
+            .keys
+            .range::<[u8], _>((Bound::Included(&p[..]), upper))
+            .take_while(|(k, _)| k.starts_with(&p))
+            .last();
+        if let Some((k, _)) = last {
+            if *k > bound {
+                bound.clone_from(k);
+            }
+        }
+        let may = key <= bound.as_slice();
+        o.row_bound.insert(p, bound);
+        Ok(may)
     }
 
     /// A table definition as sled holds it (cached).
@@ -502,7 +573,9 @@ impl<'a> View<'a> {
         self.txn.and_then(|t| t.get(key)).map(|v| v.as_deref())
     }
 
-    /// Reads a key.
+    /// Reads a key. A row key above its table's bound (a new auto-increment id, typically) is
+    /// answered without sled: sled reads wait for the whole of a flush's batch (sled holds a
+    /// process-wide lock while it applies one), which would put every flush on the commit path.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if let Some(l) = self.locks {
             l.read(key);
@@ -510,13 +583,20 @@ impl<'a> View<'a> {
         if let Some(v) = self.own(key) {
             return Ok(v.map(|b| b.to_vec()));
         }
-        if let Some(v) = self.inner.overlay_read()?.get(key, self.vis) {
-            return Ok(v.map(|b| b.to_vec()));
+        let may = {
+            let o = self.inner.overlay_read()?;
+            if let Some(v) = o.get(key, self.vis) {
+                return Ok(v.map(|b| b.to_vec()));
+            }
+            o.sled_may_hold(key)
+        };
+        if !may.map_or_else(|| self.inner.sled_may_hold(key), Ok)? {
+            return Ok(None);
         }
         Ok(self.inner.db.get(key)?.map(|v| v.to_vec()))
     }
 
-    /// True if the key exists.
+    /// True if the key exists (row keys above their table's bound without sled, as [`View::get`]).
     pub fn exists(&self, key: &[u8]) -> Result<bool> {
         if let Some(l) = self.locks {
             l.read(key);
@@ -524,8 +604,15 @@ impl<'a> View<'a> {
         if let Some(v) = self.own(key) {
             return Ok(v.is_some());
         }
-        if let Some(v) = self.inner.overlay_read()?.get(key, self.vis) {
-            return Ok(v.is_some());
+        let may = {
+            let o = self.inner.overlay_read()?;
+            if let Some(v) = o.get(key, self.vis) {
+                return Ok(v.is_some());
+            }
+            o.sled_may_hold(key)
+        };
+        if !may.map_or_else(|| self.inner.sled_may_hold(key), Ok)? {
+            return Ok(false);
         }
         Ok(self.inner.db.contains_key(key)?)
     }
@@ -804,5 +891,49 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(inner.db.get(b"Ridle").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+
+    fn rk(tid: u64, id: u64) -> Vec<u8> {
+        let mut k = vec![K_ROW];
+        k.extend_from_slice(&tid.to_be_bytes());
+        k.extend_from_slice(&id.to_be_bytes());
+        k
+    }
+
+    #[test]
+    fn row_bound_covers_sled_the_overlay_and_later_publishes() {
+        let inner = EngineInner::new(sled::Config::new().temporary(true).open().unwrap());
+        let put = |inner: &EngineInner, k: Vec<u8>| {
+            let seq =
+                inner.publish(Arc::new([(k, Some(b"v".to_vec()))].into_iter().collect())).unwrap();
+            inner.apply(seq, &[]).unwrap();
+        };
+        inner.db.insert(rk(1, 3), b"s".to_vec()).unwrap();
+        // Published and flushed before any bound exists: in sled.
+        put(&inner, rk(1, 7));
+        inner.flush_pending().unwrap();
+        // Published, not flushed: in the overlay only.
+        put(&inner, rk(1, 9));
+        // Another table's rows do not count.
+        put(&inner, rk(2, 50));
+        let v = View {
+            locks: None,
+            inner: &inner,
+            vis: Visibility::Published,
+            txn: None,
+            stmt: WriteSet::new(),
+        };
+        assert!(!v.exists(&rk(1, 8)).unwrap());
+        assert!(v.exists(&rk(1, 7)).unwrap() && v.exists(&rk(1, 9)).unwrap());
+        assert_eq!(inner.overlay.read().unwrap().row_bound.get(&rk(1, 0)[..9]), Some(&rk(1, 9)));
+        assert!(!v.exists(&rk(1, 10)).unwrap());
+        assert_eq!(v.get(&rk(1, 10)).unwrap(), None);
+        // A later publish raises the bound before its flush; the row is found in sled after it.
+        put(&inner, rk(1, 20));
+        inner.flush_pending().unwrap();
+        assert!(inner.overlay.read().unwrap().keys.is_empty());
+        assert!(v.exists(&rk(1, 20)).unwrap());
+        assert_eq!(v.get(&rk(1, 3)).unwrap().as_deref(), Some(&b"s"[..]));
+        assert!(v.exists(&rk(2, 50)).unwrap() && !v.exists(&rk(2, 51)).unwrap());
     }
 }
