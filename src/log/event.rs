@@ -895,25 +895,31 @@ pub fn verify_crc_batch(buf: &mut [u8]) -> (usize, bool) {
 /// [`verify_crc_batch`] with `sizes` as scratch space (cleared first; left holding the size of each
 /// framed event), so that a caller checking buffer after buffer allocates once.
 pub fn verify_crc_batch_with(buf: &mut [u8], sizes: &mut Vec<u32>) -> (usize, bool) {
+    // A window at a time (framed, flipped, hashed, restored while it is in the L1 cache).
+    const WINDOW: usize = 16 * 1024;
     sizes.clear();
-    let framed = frame_and_flip(buf, sizes);
-    if framed == 0 {
-        return (0, true);
-    }
     // crc32fast's state is the finalized value (the register inverted): !0 = register 0.
     let mut h = crc32fast::Hasher::new_with_initial(!0);
-    h.update(&buf[..framed]);
-    let ok = h.finalize() == !0;
-    unflip(&mut buf[..framed], sizes);
-    (framed, ok)
+    let mut framed = 0;
+    loop {
+        let first = sizes.len();
+        let n = frame_and_flip(&mut buf[framed..], WINDOW, sizes);
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[framed..framed + n]);
+        unflip(&mut buf[framed..framed + n], &sizes[first..]);
+        framed += n;
+    }
+    (framed, framed == 0 || h.finalize() == !0)
 }
 
 /// Inverts the first and last 4 bytes of each event framed at the start of `buf` (see
-/// [`verify_crc_batch`]), stopping where framing stops; pushes each event's size to `sizes` and
-/// returns the bytes framed.
-fn frame_and_flip(buf: &mut [u8], sizes: &mut Vec<u32>) -> usize {
+/// [`verify_crc_batch`]), stopping where framing stops or after the event that reaches `upto`
+/// bytes; pushes each event's size to `sizes` and returns the bytes framed.
+fn frame_and_flip(buf: &mut [u8], upto: usize, sizes: &mut Vec<u32>) -> usize {
     let mut off = 0;
-    while off + HEADER_LEN <= buf.len() {
+    while off < upto && off + HEADER_LEN <= buf.len() {
         let at = &mut buf[off..];
         let size = le_u32(&at[9..13]) as usize;
         if size < HEADER_LEN + CRC_LEN || size > at.len() || at[4] == types::FORMAT_DESCRIPTION {
