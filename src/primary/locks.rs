@@ -256,6 +256,17 @@ mod tests {
 
     const T: Duration = Duration::from_secs(5);
 
+    /// Yields until `owner` is registered as waiting (bounded).
+    async fn until_waiting(t: &LockTable, owner: u32) {
+        for _ in 0..1000 {
+            if t.state().waiting.contains_key(&owner) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("owner {owner} never waited");
+    }
+
     fn k(s: &str) -> Vec<u8> {
         s.as_bytes().to_vec()
     }
@@ -293,13 +304,8 @@ mod tests {
         assert!(t.try_lock(2, b"b"));
         let t2 = t.clone();
         let w = tokio::spawn(async move { t2.lock_rows(1, &[k("b")], T).await });
-        // Wait until owner 1 is registered as waiting, then close the cycle.
-        for _ in 0..1000 {
-            if t.state().waiting.contains_key(&1) {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+        // Once owner 1 waits, close the cycle.
+        until_waiting(&t, 1).await;
         let e = t.lock_rows(2, &[k("a")], T).await.unwrap_err();
         assert_eq!(e.to_mysql().0, 1213);
         t.release(2);
@@ -315,12 +321,7 @@ mod tests {
         assert!(t.try_lock(1, b"a"));
         let t2 = t.clone();
         let x = tokio::spawn(async move { t2.lock_exclusive(9, T).await });
-        for _ in 0..1000 {
-            if t.state().waiting.contains_key(&9) {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+        until_waiting(&t, 9).await;
         assert!(!t.try_lock(2, b"z"), "a new owner waits behind a pending exclusive lock");
         assert!(t.try_lock(1, b"b"), "a holder may go on to finish");
         t.release(1);
@@ -338,12 +339,7 @@ mod tests {
         assert!(t.try_lock(2, b"b"));
         let t2 = t.clone();
         let x = tokio::spawn(async move { t2.lock_exclusive(1, T).await });
-        for _ in 0..1000 {
-            if t.state().waiting.contains_key(&1) {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+        until_waiting(&t, 1).await;
         let e = t.lock_exclusive(2, T).await.unwrap_err();
         assert_eq!(e.to_mysql().0, 1213);
         t.release(2);
