@@ -156,6 +156,7 @@ async fn deadlock_victim_is_rolled_back_waits_time_out_and_ddl_waits() {
     let e = b.query_drop("UPDATE bank.acct SET n = 8 WHERE id = 3").await.unwrap_err();
     assert_eq!(code(&e), Some(1205), "{e}");
     b.query_drop("COMMIT").await.unwrap();
+    b.query_drop("SET SESSION innodb_lock_wait_timeout = 50").await.unwrap();
 
     // DDL waits until the open transaction ends.
     let b_id = b.id();
