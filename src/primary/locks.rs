@@ -210,12 +210,6 @@ impl LockTable {
         self.state().exclusive == Some(owner)
     }
 
-    /// Whether `owner` holds anything.
-    pub fn holds_any(&self, owner: u32) -> bool {
-        let st = self.state();
-        st.exclusive == Some(owner) || st.held.contains_key(&owner)
-    }
-
     /// Releases everything `owner` holds (its transaction ended) and wakes the waiters.
     pub fn release(&self, owner: u32) {
         {
@@ -256,6 +250,11 @@ mod tests {
 
     const T: Duration = Duration::from_secs(5);
 
+    fn holds_any(t: &LockTable, owner: u32) -> bool {
+        let st = t.state();
+        st.exclusive == Some(owner) || st.held.contains_key(&owner)
+    }
+
     /// Yields until `owner` is registered as waiting (bounded).
     async fn until_waiting(t: &LockTable, owner: u32) {
         for _ in 0..1000 {
@@ -280,8 +279,8 @@ mod tests {
         assert!(t.try_lock(2, b"b"));
         t.release(1);
         assert!(t.try_lock(2, b"a"));
-        assert!(!t.holds_any(1));
-        assert!(t.holds_any(2));
+        assert!(!holds_any(&t, 1));
+        assert!(holds_any(&t, 2));
     }
 
     #[tokio::test]

@@ -1448,10 +1448,7 @@ impl<'a> Exec<'a> {
         }
         self.gen_count += 1;
         let key = catalog::tid_key(K_AUTOINC, t.id);
-        let stored = match self.view.get(&key)? {
-            Some(b) if b.len() == 8 => u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8])),
-            _ => 1,
-        };
+        let stored = self.autoinc_of(t.id)?;
         let v = match self.next_forced_id {
             Some(f) => {
                 self.next_forced_id = Some(f + 1);
@@ -1461,9 +1458,7 @@ impl<'a> Exec<'a> {
                 // Allocation and the high-water mark's move are one step, under the counter's lock:
                 // concurrent writers (row locking) never get the same value, and one statement's
                 // values are consecutive.
-                if !self.view.lock_for_write(&key) {
-                    return Err(Error::sql(1205, "HY000", "auto-increment counter is locked"));
-                }
+                self.view.lock_for_write(&key)?;
                 let mut m = self
                     .view
                     .inner
@@ -1493,16 +1488,11 @@ impl<'a> Exec<'a> {
             }
         }
         let key = catalog::tid_key(K_AUTOINC, t.id);
-        let stored = match self.view.get(&key)? {
-            Some(b) if b.len() == 8 => u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8])),
-            _ => 1,
-        };
+        let stored = self.autoinc_of(t.id)?;
         let next = used.saturating_add(1);
         if next > stored {
-            if !self.view.lock_for_write(&key) {
-                // Another transaction moves the counter: this statement waits for it (discarded).
-                return Err(Error::sql(1205, "HY000", "auto-increment counter is locked"));
-            }
+            // Another transaction moving the counter makes this statement wait (discarded).
+            self.view.lock_for_write(&key)?;
             self.view.put(key, next.to_be_bytes().to_vec());
         }
         if let Ok(mut m) = self.view.inner.autoinc.lock() {

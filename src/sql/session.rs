@@ -96,25 +96,19 @@ fn run_in(
         }),
         _ => None,
     };
-    let Some(check) = check else {
-        let view = View { locks: None, inner, vis, txn, stmt: WriteSet::new() };
-        let mut x = Exec::new(view, s, ctx, is_write)?;
-        let out = run_stmt(&mut x, stmt)?;
-        let Exec { view, used, .. } = x;
-        return Ok((out, view.stmt, used));
-    };
     // Under row locking the statement's result counts only if it held every row it touched: what it
     // changed in the session (variables, LAST_INSERT_ID, the RAND() state) is put back otherwise, and
     // the caller waits for the locks and runs it again.
-    let saved = (s.user_vars.clone(), s.last_insert_id, s.rand_seeds, s.row_count, s.found_rows);
-    let r = {
-        let view = View { locks: Some(&check), inner, vis, txn, stmt: WriteSet::new() };
-        Exec::new(view, s, ctx, is_write).and_then(|mut x| {
-            let out = run_stmt(&mut x, stmt)?;
-            let Exec { view, used, .. } = x;
-            Ok((out, view.stmt, used))
-        })
-    };
+    let saved = check
+        .as_ref()
+        .map(|_| (s.user_vars.clone(), s.last_insert_id, s.rand_seeds, s.row_count, s.found_rows));
+    let view = View { locks: check.as_ref(), inner, vis, txn, stmt: WriteSet::new() };
+    let r = Exec::new(view, s, ctx, is_write).and_then(|mut x| {
+        let out = run_stmt(&mut x, stmt)?;
+        let Exec { view, used, .. } = x;
+        Ok((out, view.stmt, used))
+    });
+    let (Some(check), Some(saved)) = (check, saved) else { return r };
     let mut keys = check.missing.into_inner();
     let exclusive = check.exclusive.get();
     if exclusive || !keys.is_empty() {

@@ -617,15 +617,19 @@ impl<'a> View<'a> {
         Ok(self.inner.db.contains_key(key)?)
     }
 
-    /// Takes the lock of `key` for a coming change, before anything depends on it; false when the
-    /// statement cannot go on usefully (another transaction holds it: the statement will be discarded).
-    /// The auto-increment counter is taken this way before a value is allocated, so that a statement's
-    /// values are consecutive, as its binlog context (one INSERT_ID) says.
-    pub fn lock_for_write(&self, key: &[u8]) -> bool {
-        match self.locks {
-            Some(l) if !l.exclusive.get() => l.row(key),
-            Some(_) => false,
+    /// Takes the lock of `key` for a coming change, before anything depends on it; an error when the
+    /// statement cannot go on usefully (another transaction holds it: the statement will be discarded
+    /// and waits). The auto-increment counter is taken this way before a value is allocated, so that a
+    /// statement's values are consecutive, as its binlog context (one INSERT_ID) says.
+    pub fn lock_for_write(&self, key: &[u8]) -> Result<()> {
+        let held = match self.locks {
+            Some(l) => !l.exclusive.get() && l.row(key),
             None => true,
+        };
+        if held {
+            Ok(())
+        } else {
+            Err(Error::sql(1205, "HY000", "Lock wait timeout exceeded; try restarting transaction"))
         }
     }
 
