@@ -29,6 +29,7 @@ use crate::wire::{
     SERVER_STATUS_IN_TRANS,
 };
 use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
@@ -111,6 +112,10 @@ pub(crate) struct Conn {
     pub(crate) registered: Option<RegisterSlave>,
     pub(crate) shutdown: Shutdown,
     pub(crate) kill: watch::Receiver<bool>,
+    /// The idle timeout (`wait_timeout`), one timer for the connection's life: moving a deadline
+    /// later is lock-free in tokio's timer, where a new timer per command would take the timer
+    /// driver's lock twice.
+    idle: Pin<Box<tokio::time::Sleep>>,
 }
 
 /// Serves one connection until it closes, is killed, idles out or the server shuts down.
@@ -177,6 +182,7 @@ pub async fn serve(
         registered: None,
         shutdown,
         kill,
+        idle: Box::pin(tokio::time::sleep(Duration::from_secs(0))),
     };
     c.command_loop().await
 }
@@ -196,12 +202,13 @@ impl Conn {
                 self.session_secs("wait_timeout").unwrap_or(self.shared.config.wait_timeout),
             );
             self.shared.set_process(self.id, "Sleep", "", None);
+            self.idle.as_mut().reset(tokio::time::Instant::now() + idle);
             self.conn.flush().await?;
             let payload = tokio::select! {
                 r = self.conn.read_command() => r,
                 _ = self.shutdown.recv() => return Ok(()),
                 _ = async { let _ = self.kill.wait_for(|k| *k).await; } => return Ok(()),
-                _ = tokio::time::sleep(idle) => {
+                _ = self.idle.as_mut() => {
                     debug!("idle timeout");
                     return Ok(());
                 }
