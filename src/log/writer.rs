@@ -1112,3 +1112,130 @@ pub(crate) fn recover(files: &FileSet, binlog: bool) -> Result<(Vec<String>, Rec
     }
     Ok((index, report, next_xid))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::event::intvar;
+    use crate::log::{LogReader, QueryStatus};
+
+    fn open(dir: &std::path::Path) -> BinlogWriter {
+        BinlogWriter::open(BinlogConfig { dir: dir.into(), ..Default::default() }).unwrap().0
+    }
+
+    fn txn(i: u64) -> TxnEvents {
+        TxnEvents {
+            is_ddl: false,
+            events: vec![
+                (1_700_000_000, EventBody::Intvar { kind: intvar::INSERT_ID, value: i }),
+                (
+                    1_700_000_000,
+                    EventBody::query(7, "db", QueryStatus::standard(), "INSERT INTO t VALUES (1)"),
+                ),
+            ],
+        }
+    }
+
+    fn file_len(w: &BinlogWriter, name: &str) -> u64 {
+        fs::metadata(w.dir().join(name)).unwrap().len()
+    }
+
+    /// With sync_binlog = 1 an append only reserves its place; the leader's one write puts the whole
+    /// group in the file before its fsync, and the durable position covers every transaction in it.
+    #[test]
+    fn the_leader_writes_the_pending_group_with_its_fsync() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = open(tmp.path());
+        let apps: Vec<Appended> = (0..3).map(|i| w.append(&txn(i)).unwrap()).collect();
+        assert_eq!(file_len(&w, &apps[0].file), apps[0].start_pos);
+        assert!(apps.windows(2).all(|p| p[0].end_pos == p[1].start_pos));
+        let mut durable = w.durable();
+        w.sync(&apps[0]).unwrap();
+        assert_eq!(w.fsync_count(), 1);
+        assert_eq!(file_len(&w, &apps[0].file), apps[2].end_pos);
+        assert_eq!(
+            *durable.borrow_and_update(),
+            LogPos::new(apps[2].file.clone(), apps[2].end_pos)
+        );
+        // Already covered: no second fsync.
+        w.sync(&apps[2]).unwrap();
+        assert_eq!(w.fsync_count(), 1);
+        let mut r =
+            LogReader::open(tmp.path(), "repld-bin", &apps[0].file, apps[0].start_pos).unwrap();
+        let mut xids = 0;
+        while let Some(ev) = r.next_event().unwrap() {
+            xids += matches!(ev.event.body, EventBody::Xid(_)) as usize;
+        }
+        assert_eq!(xids, 3);
+    }
+
+    /// A failed group write fails every commit in it, cuts the file back to where the group began,
+    /// undoes its GTIDs and poisons the writer; reopening keeps exactly the synced transactions.
+    #[test]
+    fn a_failed_group_write_fails_every_commit_in_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = open(tmp.path());
+        let first = w.append(&txn(0)).unwrap();
+        w.sync(&first).unwrap();
+        let group: Vec<Appended> = (1..4).map(|i| w.append(&txn(i)).unwrap()).collect();
+        // The leader's write stops in the middle of the second transaction of the group.
+        let torn = (group[1].start_pos - group[0].start_pos + 20) as usize;
+        w.inner.lock_state().fault_at = Some(torn);
+        let err = w.sync(&group[2]).unwrap_err().to_string();
+        assert!(err.contains("injected write fault"), "{err}");
+        for a in &group {
+            assert!(w.sync(a).is_err());
+        }
+        w.sync(&first).unwrap();
+        assert_eq!(file_len(&w, &first.file), first.end_pos);
+        assert_eq!(w.durable_pos(), LogPos::new(first.file.clone(), first.end_pos));
+        let (_, pos, gtids) = w.status();
+        assert_eq!((pos, gtids.to_string()), (first.end_pos, "0-1-1".to_string()));
+        assert!(matches!(w.append(&txn(9)), Err(Error::Io(_))));
+        drop(w);
+        let (w, report) =
+            BinlogWriter::open(BinlogConfig { dir: tmp.path().into(), ..Default::default() })
+                .unwrap();
+        assert_eq!(report.bytes_cut, 0);
+        assert_eq!(report.gtid_state.to_string(), "0-1-1");
+        assert_eq!(w.append(&txn(2)).unwrap().gtid.seq_no, 2);
+    }
+
+    /// Committers waiting for a leader are all released by a failed write, none hangs, and every
+    /// acknowledged commit is in the file.
+    #[test]
+    fn waiters_are_released_by_a_failed_group_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = open(tmp.path());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    let mut ok = 0;
+                    for i in 0..200 {
+                        if t == 0 && i == 50 {
+                            w.inject_write_fault(10);
+                        }
+                        match w.append(&txn(i)).and_then(|a| w.sync(&a)) {
+                            Ok(()) => ok += 1,
+                            Err(_) => return ok,
+                        }
+                    }
+                    ok
+                })
+            })
+            .collect();
+        let ok: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        // Every commit acknowledged is in the file, durable; nothing after the cut.
+        let (file, _, _) = w.status();
+        let durable = w.durable_pos();
+        assert_eq!(file_len(&w, &file), durable.pos);
+        let mut r = LogReader::open(tmp.path(), "repld-bin", &file, 4).unwrap();
+        let mut xids = 0;
+        while let Some(ev) = r.next_event().unwrap() {
+            xids += matches!(ev.event.body, EventBody::Xid(_)) as u64;
+        }
+        assert!(xids >= ok, "{xids} transactions in the file, {ok} acknowledged");
+        assert!(ok < 1600);
+    }
+}
