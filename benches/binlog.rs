@@ -7,6 +7,8 @@
 //! The disk's fsync latency drifts several-fold within minutes, so the three concurrency levels are
 //! measured interleaved, `BENCH_ROUNDS` rounds (default 5) of `BENCH_SECS` seconds (default 1) each,
 //! and the median of the per-round ratios of 8 (and 64) appenders to 1 is printed with the figures.
+//! `BENCH_LEVELS=1,8` picks the numbers of appenders (the first is the ratios' base); `BENCH_READ=0`
+//! skips the read benchmark.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -70,21 +72,21 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// `rounds` rounds of 1, 8 and 64 appenders, interleaved; prints the medians and the median ratios.
-fn commit_rounds(rounds: usize, duration: Duration) {
-    const LEVELS: [usize; 3] = [1, 8, 64];
-    let mut rates = vec![Vec::new(); LEVELS.len()];
-    let mut per_fsync = vec![Vec::new(); LEVELS.len()];
+/// `rounds` rounds of each number of appenders in `levels` (the first is the base of the ratios),
+/// interleaved; prints the medians and the median ratios.
+fn commit_rounds(rounds: usize, duration: Duration, levels: &[usize]) {
+    let mut rates = vec![Vec::new(); levels.len()];
+    let mut per_fsync = vec![Vec::new(); levels.len()];
     for round in 1..=rounds {
         println!("round {round}/{rounds}:");
-        for (i, threads) in LEVELS.into_iter().enumerate() {
+        for (i, &threads) in levels.iter().enumerate() {
             let (rate, pf) = commit_bench(threads, duration);
             rates[i].push(rate);
             per_fsync[i].push(pf);
         }
     }
     let ratio = |i: usize| median(rates[i].iter().zip(&rates[0]).map(|(a, b)| a / b).collect());
-    for (i, threads) in LEVELS.into_iter().enumerate() {
+    for (i, threads) in levels.iter().enumerate() {
         println!(
             "median of {rounds} rounds, appenders={threads:>3}: {:>9.0} txn/s  {:>6.1} txn/fsync  ({:.1}x one appender, median of per-round ratios)",
             median(rates[i].clone()),
@@ -183,6 +185,18 @@ fn main() {
     let env = |name: &str, default: u64| {
         std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
     };
-    commit_rounds(env("BENCH_ROUNDS", 5) as usize, Duration::from_secs(env("BENCH_SECS", 1)));
-    read_bench();
+    // BENCH_LEVELS=1,8 measures only those numbers of appenders; BENCH_READ=0 skips the read bench.
+    let levels: Vec<usize> = std::env::var("BENCH_LEVELS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).filter(|&n| n > 0).collect())
+        .filter(|l: &Vec<usize>| !l.is_empty())
+        .unwrap_or_else(|| vec![1, 8, 64]);
+    commit_rounds(
+        env("BENCH_ROUNDS", 5) as usize,
+        Duration::from_secs(env("BENCH_SECS", 1)),
+        &levels,
+    );
+    if env("BENCH_READ", 1) != 0 {
+        read_bench();
+    }
 }

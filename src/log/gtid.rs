@@ -79,6 +79,11 @@ impl GtidState {
         self.domains.insert(gtid.domain_id, gtid);
     }
 
+    /// Forgets `domain` (the writer undoing the transactions a failed write lost).
+    pub(crate) fn forget_domain(&mut self, domain: u32) {
+        self.domains.remove(&domain);
+    }
+
     /// The last GTID of `domain`, if any.
     pub fn get(&self, domain: u32) -> Option<Gtid> {
         self.domains.get(&domain).copied()

@@ -2,19 +2,25 @@
 //!
 //! Invariants:
 //! * Positions only grow; events are contiguous; a transaction (GTID ... XID, or GTID + DDL) is written
-//!   with one `write` and never spans two files. Rotation happens between transactions.
+//!   whole by one `write` (alone, or with the other transactions of its group) and never spans two
+//!   files. Rotation happens between transactions, after the pending ones are written.
 //! * Nothing is acknowledged before it is in the file; with `sync_binlog = 1` nothing is reported
 //!   durable (by [`BinlogWriter::sync`] or [`BinlogWriter::durable`]) before an fsync covered it.
-//! * A failed write is cut back (the file is truncated to where the transaction began) and poisons the
-//!   writer: every later append fails until the log is reopened, whose recovery removes any torn tail.
+//! * A failed write is cut back (the file is truncated to where the write began) and poisons the
+//!   writer: every commit in that write fails, every later append fails until the log is reopened,
+//!   whose recovery removes any torn tail.
 //! * Each file starts with magic, FORMAT_DESCRIPTION (BINLOG_IN_USE set while open, create time non-zero
 //!   only in the first file after a start) and GTID_LIST of the state before it; it ends with ROTATE
 //!   (rotation) or STOP (clean close, which also clears BINLOG_IN_USE), or nothing after a crash.
 //!
-//! Group commit: appends go to the file under one mutex (cheap: a `write` into the page cache). A caller
-//! of [`BinlogWriter::sync`] becomes the leader if no fsync is running: it notes the end of what has
-//! been written, fsyncs, publishes that position and wakes the followers; everyone whose transaction
-//! is covered returns, the others elect the next leader. Concurrent committers share fsyncs.
+//! Group commit (sync_binlog = 1): an append encodes its transaction into a pending buffer under the
+//! state mutex (no system call: the lock is held for a microsecond). A caller of
+//! [`BinlogWriter::sync`] becomes the leader if no fsync is running: it writes the pending buffer
+//! with one `write` (so a group costs one `write` + one fsync), notes the end, fsyncs outside the
+//! lock while the next group appends into the buffer, publishes the position and wakes the
+//! followers it covers one by one (each parked on its own thread handle, returning without taking
+//! the group mutex again: no thundering herd on one condvar), handing the lead to the first one it
+//! does not cover. With sync_binlog = 0 or N the append writes its transaction itself.
 //!
 //! Gathering: when an fsync ends, the callers it covered return and (in a busy server) append their
 //! next transactions a few microseconds later, while the callers that arrived during the fsync are
@@ -23,20 +29,22 @@
 //! half of the callers per fsync). So the next leader first waits until as many transactions have
 //! been appended since the last fsync's snapshot as there were callers in `sync` when it ended (they
 //! are either waiting or on their way back), bounded by half the last fsync's latency (at most
-//! [`MAX_GATHER`]). A single committer never waits: its own append is the one expected.
+//! [`MAX_GATHER`]). A single committer never waits: its own append is the one expected. The leader
+//! parks without the group mutex; only the append that completes the count unparks it.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
-use crate::log::event::{self, flags, gtid_flags, Event, EventBody, HEADER_LEN};
+use crate::log::event::{self, flags, gtid_flags, Event, EventBody, EventHeader, HEADER_LEN};
 use crate::log::file::{
     encode_file_header, file_seq_cmp, is_framing_type, scan_file, set_in_use, FileSet, LogPos,
 };
@@ -151,16 +159,19 @@ struct Inner {
     files: FileSet,
     state: Mutex<WriteState>,
     group: Mutex<GroupState>,
-    group_cv: Condvar,
     durable_tx: watch::Sender<LogPos>,
     holds: Mutex<BTreeMap<u64, (String, String)>>,
     next_hold: AtomicU64,
     fsyncs: AtomicU64,
     /// Transactions appended since open (changed under the state lock).
     appends: AtomicU64,
-    /// A leader is waiting for appends ([`Inner::gather`]): appends notify `gather_cv`.
+    /// Callers inside [`Inner::sync_to`].
+    callers: AtomicU64,
+    /// A leader is waiting in [`Inner::gather`] until `appends` reaches `gather_want`; the append
+    /// that reaches it clears the flag and unparks `gatherer`.
     gathering: AtomicBool,
-    gather_cv: Condvar,
+    gather_want: AtomicU64,
+    gatherer: Mutex<Option<Thread>>,
 }
 
 struct WriteState {
@@ -174,16 +185,50 @@ struct WriteState {
     poisoned: Option<String>,
     closed: bool,
     unsynced: u32,
-    buf: Vec<u8>,
+    /// Encoded transactions appended but not yet written (they end at `pos`): with sync_binlog = 1
+    /// the next group-commit leader writes them, otherwise the append that made them.
+    pending: Vec<u8>,
+    /// What the first transaction in `pending` changed, to undo the batch if its write fails.
+    batch_undo: BatchUndo,
+    /// Test hook ([`BinlogWriter::inject_write_fault`]): the next append's transaction is written
+    /// only up to this many bytes.
     fault_after: Option<usize>,
+    /// The armed fault as an offset into `pending`.
+    fault_at: Option<usize>,
+}
+
+/// The writer state before the first transaction of a pending batch.
+#[derive(Clone, Copy, Default)]
+struct BatchUndo {
+    domain_id: u32,
+    next_seq: u64,
+    next_xid: u64,
+    last_gtid: Option<Gtid>,
+}
+
+/// A thread parked in [`Inner::sync_to`] while a leader fsyncs. The waker sets `state`, then unparks.
+struct Waiter {
+    thread: Thread,
+    state: AtomicU8,
+}
+
+/// [`Waiter::state`]: still waiting; an fsync covered the target (return Ok without the group
+/// lock); look again under the group lock (lead the next fsync, or fail on an error).
+const WAITING: u8 = 0;
+const COVERED: u8 = 1;
+const RETRY: u8 = 2;
+
+thread_local! {
+    static WAITER: Arc<Waiter> =
+        Arc::new(Waiter { thread: thread::current(), state: AtomicU8::new(WAITING) });
 }
 
 struct GroupState {
     durable: LogPos,
     leader: bool,
     error: Option<String>,
-    /// Callers inside [`Inner::sync_to`].
-    callers: u64,
+    /// Callers waiting for the running leader's fsync, in arrival order, with their targets.
+    waiters: Vec<(LogPos, Arc<Waiter>)>,
     /// When the last fsync ended: the callers inside `sync_to` then, and the value of
     /// [`Inner::appends`] at its snapshot. The next leader gathers until `appends` reaches their sum.
     expect: u64,
@@ -246,26 +291,29 @@ impl BinlogWriter {
                 poisoned: None,
                 closed: false,
                 unsynced: 0,
-                buf: Vec::with_capacity(4096),
+                pending: Vec::with_capacity(1 << 16),
+                batch_undo: BatchUndo::default(),
                 fault_after: None,
+                fault_at: None,
             }),
             group: Mutex::new(GroupState {
                 durable,
                 leader: false,
                 error: None,
-                callers: 0,
+                waiters: Vec::new(),
                 expect: 0,
                 appends_at_snapshot: 0,
                 last_fsync: Duration::ZERO,
             }),
-            group_cv: Condvar::new(),
             durable_tx,
             holds: Mutex::new(BTreeMap::new()),
             next_hold: AtomicU64::new(1),
             fsyncs: AtomicU64::new(0),
             appends: AtomicU64::new(0),
+            callers: AtomicU64::new(0),
             gathering: AtomicBool::new(false),
-            gather_cv: Condvar::new(),
+            gather_want: AtomicU64::new(0),
+            gatherer: Mutex::new(None),
             cfg,
         };
         let writer = BinlogWriter { inner: Arc::new(inner) };
@@ -281,9 +329,11 @@ impl BinlogWriter {
     }
 
     /// Appends one transaction: GTID (next sequence number of our domain), its events, and for DML an
-    /// XID, in one write. Rotates afterwards if the file reached `max_binlog_size`. The transaction is
-    /// in the file (not necessarily durable) when this returns; call [`BinlogWriter::sync`] to wait for
-    /// durability.
+    /// XID. Rotates afterwards if the file reached `max_binlog_size`. With sync_binlog = 0 or N the
+    /// transaction is in the file when this returns. With sync_binlog = 1 it has its place in the log
+    /// but is written by the next group-commit leader (one `write` for the whole group, just before
+    /// its fsync): call [`BinlogWriter::sync`] to wait until it is written and durable; a write error
+    /// then fails that sync.
     pub fn append(&self, txn: &TxnEvents) -> Result<Appended> {
         validate_txn(txn)?;
         let inner = &self.inner;
@@ -296,35 +346,41 @@ impl BinlogWriter {
         };
         let start = st.pos;
         let xid = st.next_xid;
-        let mut buf = std::mem::take(&mut st.buf);
-        buf.clear();
-        encode_txn(&mut buf, &inner.cfg, txn, gtid, xid, start);
-        let end = start + buf.len() as u64;
+        let base = st.pending.len();
+        encode_txn(&mut st.pending, &inner.cfg, txn, gtid, xid, start);
+        let end = start + (st.pending.len() - base) as u64;
         if end > u32::MAX as u64 {
-            st.buf = buf;
+            st.pending.truncate(base);
             return Err(Error::InvalidInput(format!(
                 "transaction of {} bytes does not fit the binlog file",
                 end - start
             )));
         }
-        let res = st.write_txn(&buf, start, &inner.files);
-        st.buf = buf;
-        res?;
+        if base == 0 {
+            st.batch_undo = BatchUndo {
+                domain_id: gtid.domain_id,
+                next_seq: st.next_seq,
+                next_xid: st.next_xid,
+                last_gtid: st.gtids.get(gtid.domain_id),
+            };
+        }
+        if let Some(n) = st.fault_after.take() {
+            st.fault_at = Some(base + n);
+        }
         st.pos = end;
         st.next_seq += 1;
         if !txn.is_ddl {
             st.next_xid += 1;
         }
         st.gtids.update(gtid);
+        if inner.cfg.sync_binlog != 1 || st.fault_at.is_some() {
+            // Written now: sync_binlog = 0/N, or the test hook's failing write.
+            inner.flush_locked(&mut st)?;
+        }
         let appended = Appended { gtid, file: st.name.clone(), start_pos: start, end_pos: end };
+        let mut appends = 0;
         match inner.cfg.sync_binlog {
-            1 => {
-                inner.appends.fetch_add(1, Ordering::SeqCst);
-                if inner.gathering.load(Ordering::SeqCst) {
-                    let _g = inner.lock_group();
-                    inner.gather_cv.notify_one();
-                }
-            }
+            1 => appends = inner.appends.fetch_add(1, Ordering::SeqCst) + 1,
             n => {
                 st.unsynced += 1;
                 if n > 1 && st.unsynced >= n {
@@ -343,6 +399,11 @@ impl BinlogWriter {
             inner.rotate_locked(&mut st)?;
             drop(st);
             self.expire_after_rotation();
+        } else {
+            drop(st);
+        }
+        if appends > 0 {
+            inner.appended(appends);
         }
         Ok(appended)
     }
@@ -427,6 +488,7 @@ impl BinlogWriter {
         if let Some(p) = &st.poisoned {
             return Err(Error::Io(format!("binlog closed after a write error: {p}")));
         }
+        inner.flush_locked(&mut st)?;
         let mut buf = Vec::new();
         let mut stop = Event::new(now_secs(), inner.cfg.server_id, 0, 0, EventBody::Stop);
         stop.header.log_pos = (st.pos + (HEADER_LEN + event::CRC_LEN) as u64) as u32;
@@ -581,8 +643,9 @@ impl BinlogWriter {
         Ok(index.last().cloned())
     }
 
-    /// Test hook: the next append writes only `bytes` bytes of its transaction and then fails with an
-    /// I/O error, as a full disk would.
+    /// Test hook: the next append writes its transaction at once (after the pending transactions of
+    /// its group, in the same `write`), but only `bytes` bytes of it, and then fails with an I/O
+    /// error, as a full disk would: the append and every commit in that write fail.
     #[doc(hidden)]
     pub fn inject_write_fault(&self, bytes: usize) {
         self.inner.lock_state().fault_after = Some(bytes);
@@ -621,36 +684,66 @@ impl Inner {
         self.group.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Raises the durable position to `pos` (never lowers it), publishes it and wakes waiters.
+    /// Raises the durable position to `pos` (never lowers it), publishes it and wakes the waiters it
+    /// covers.
     fn mark_durable(&self, pos: LogPos) {
         let mut g = self.lock_group();
         if pos > g.durable {
             g.durable = pos.clone();
             self.durable_tx.send_replace(pos);
         }
-        self.group_cv.notify_all();
+        let woken = take_covered(&mut g, false);
+        drop(g);
+        wake(woken);
     }
 
     /// Marks the writer failed: appends and syncs fail until it is reopened.
     fn poison(&self, msg: String) -> Error {
         tracing::error!(cause = %msg, "binlog write failed; binlog refuses appends until reopened");
-        {
-            let mut g = self.lock_group();
-            g.error.get_or_insert_with(|| msg.clone());
-            self.group_cv.notify_all();
-        }
+        self.fail_waiters(&msg);
         self.lock_state().poisoned.get_or_insert_with(|| msg.clone());
         Error::Io(msg)
     }
 
-    fn sync_to(&self, target: &LogPos) -> Result<()> {
+    /// Records the group's error and wakes every waiter to see it.
+    fn fail_waiters(&self, msg: &str) {
         let mut g = self.lock_group();
+        g.error.get_or_insert_with(|| msg.to_string());
+        let woken: Vec<_> = g.waiters.drain(..).map(|(_, w)| (w, RETRY)).collect();
+        drop(g);
+        wake(woken);
+    }
+
+    /// After an append with sync_binlog = 1 (`appends` is the count it reached): wakes a leader
+    /// gathering for it.
+    fn appended(&self, appends: u64) {
+        if self.gathering.load(Ordering::SeqCst)
+            && appends >= self.gather_want.load(Ordering::SeqCst)
+            && self.gathering.swap(false, Ordering::SeqCst)
+        {
+            if let Some(t) = &*self.gatherer.lock().unwrap_or_else(|e| e.into_inner()) {
+                t.unpark();
+            }
+        }
+    }
+
+    /// Writes the pending transactions with one `write`. On failure the file is cut back to where
+    /// they begin, they are forgotten and the writer is poisoned: every commit among them fails.
+    fn flush_locked(&self, st: &mut WriteState) -> Result<()> {
+        match st.write_pending(&self.files) {
+            Ok(()) => Ok(()),
+            Err(msg) => Err(self.poison_locked(st, msg)),
+        }
+    }
+
+    fn sync_to(&self, target: &LogPos) -> Result<()> {
+        let g = self.lock_group();
         if g.durable >= *target {
             return Ok(());
         }
-        g.callers += 1;
+        self.callers.fetch_add(1, Ordering::SeqCst);
         let res = self.sync_to_locked(g, target);
-        self.lock_group().callers -= 1;
+        self.callers.fetch_sub(1, Ordering::SeqCst);
         res
     }
 
@@ -668,19 +761,39 @@ impl Inner {
                 return Err(Error::Io(format!("binlog not durable: {e}")));
             }
             if g.leader {
-                g = self.group_cv.wait(g).unwrap_or_else(|e| e.into_inner());
+                let me = WAITER.with(Arc::clone);
+                me.state.store(WAITING, Ordering::Relaxed);
+                g.waiters.push((target.clone(), me.clone()));
+                drop(g);
+                loop {
+                    match me.state.load(Ordering::Acquire) {
+                        WAITING => thread::park(),
+                        COVERED => return Ok(()),
+                        _ => break,
+                    }
+                }
+                g = self.lock_group();
                 continue;
             }
             g.leader = true;
             g = self.gather(g);
             drop(g);
-            let (file, upto, appends) = {
-                let st = self.lock_state();
-                (
-                    st.file.clone(),
-                    LogPos::new(st.name.clone(), st.pos),
-                    self.appends.load(Ordering::SeqCst),
-                )
+            let snapshot = {
+                let mut st = self.lock_state();
+                self.flush_locked(&mut st).map(|()| {
+                    (
+                        st.file.clone(),
+                        LogPos::new(st.name.clone(), st.pos),
+                        self.appends.load(Ordering::SeqCst),
+                    )
+                })
+            };
+            let (file, upto, appends) = match snapshot {
+                Ok(s) => s,
+                Err(e) => {
+                    self.lock_group().leader = false;
+                    return Err(e);
+                }
             };
             let started = Instant::now();
             let res = file.sync_data();
@@ -689,49 +802,59 @@ impl Inner {
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
             g = self.lock_group();
             g.leader = false;
-            g.expect = g.callers;
+            g.expect = self.callers.load(Ordering::SeqCst);
             g.appends_at_snapshot = appends;
             g.last_fsync = took;
-            match res {
-                Ok(()) => {
-                    if upto > g.durable {
-                        g.durable = upto.clone();
-                        self.durable_tx.send_replace(upto);
-                    }
-                    self.group_cv.notify_all();
-                }
-                Err(e) => {
-                    drop(g);
-                    let msg = format!("fsync of {} failed: {e}", upto.file);
-                    return Err(self.poison(msg));
-                }
+            if let Err(e) = res {
+                drop(g);
+                let msg = format!("fsync of {} failed: {e}", upto.file);
+                return Err(self.poison(msg));
             }
+            if upto > g.durable {
+                g.durable = upto.clone();
+                self.durable_tx.send_replace(upto);
+            }
+            let done = g.durable >= *target;
+            let woken = take_covered(&mut g, true);
+            drop(g);
+            wake(woken);
+            if done {
+                return Ok(());
+            }
+            g = self.lock_group();
         }
     }
 
     /// Before a leader's fsync: waits until the committers the last fsync released (and those that
     /// arrived during it) have appended, or half the last fsync's latency (at most [`MAX_GATHER`])
-    /// has passed, so that they share this fsync. Returns at once when they are all in.
-    fn gather<'a>(&'a self, mut g: MutexGuard<'a, GroupState>) -> MutexGuard<'a, GroupState> {
+    /// has passed, so that they share this fsync. Returns at once when they are all in. The group
+    /// lock is not held while waiting (`leader` keeps others from leading); the append that
+    /// completes the count unparks the leader, once.
+    fn gather<'a>(&'a self, g: MutexGuard<'a, GroupState>) -> MutexGuard<'a, GroupState> {
         let want = g.appends_at_snapshot + g.expect;
         if self.appends.load(Ordering::SeqCst) >= want || g.error.is_some() {
             return g;
         }
         let deadline = Instant::now() + (g.last_fsync / 2).min(MAX_GATHER);
+        drop(g);
+        let me = WAITER.with(|w| w.thread.clone());
+        *self.gatherer.lock().unwrap_or_else(|e| e.into_inner()) = Some(me);
+        self.gather_want.store(want, Ordering::SeqCst);
         self.gathering.store(true, Ordering::SeqCst);
         while self.appends.load(Ordering::SeqCst) < want {
             let now = Instant::now();
             if now >= deadline {
                 break;
             }
-            g = self.gather_cv.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            thread::park_timeout(deadline - now);
         }
         self.gathering.store(false, Ordering::SeqCst);
-        g
+        self.lock_group()
     }
 
     /// Ends the current file with ROTATE and starts the next one. Holds the state lock throughout.
     fn rotate_locked(&self, st: &mut WriteState) -> Result<()> {
+        self.flush_locked(st)?;
         let next = self.files.next_name(&st.name);
         let now = now_secs();
         let mut buf = Vec::new();
@@ -786,9 +909,7 @@ impl Inner {
     fn poison_locked(&self, st: &mut WriteState, msg: String) -> Error {
         tracing::error!(cause = %msg, "binlog write failed; binlog refuses appends until reopened");
         st.poisoned.get_or_insert_with(|| msg.clone());
-        let mut g = self.lock_group();
-        g.error.get_or_insert_with(|| msg.clone());
-        self.group_cv.notify_all();
+        self.fail_waiters(&msg);
         Error::Io(msg)
     }
 }
@@ -806,29 +927,70 @@ impl WriteState {
         Ok(())
     }
 
-    /// Writes one encoded transaction at `start`; on failure cuts the file back to `start`.
-    fn write_txn(&mut self, buf: &[u8], start: u64, files: &FileSet) -> Result<()> {
-        let res = match self.fault_after.take() {
+    /// Writes `pending` (one `write`) and empties it. On failure cuts the file back to where
+    /// `pending` begins, undoes what its transactions changed and returns the message; the caller
+    /// poisons the writer.
+    fn write_pending(&mut self, files: &FileSet) -> std::result::Result<(), String> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let start = self.pos - self.pending.len() as u64;
+        let res = match self.fault_at.take() {
             Some(n) => {
-                let n = n.min(buf.len());
+                let n = n.min(self.pending.len());
                 (&*self.file)
-                    .write_all(&buf[..n])
+                    .write_all(&self.pending[..n])
                     .and(Err(io::Error::other("injected write fault")))
             }
-            None => (&*self.file).write_all(buf),
+            None => (&*self.file).write_all(&self.pending),
         };
+        self.pending.clear();
         let Err(e) = res else { return Ok(()) };
         let path = files.path(&self.name);
-        let cut = self.file.set_len(start);
-        let msg = match cut {
-            Ok(()) => format!("writing {} at {start}: {e} (cut back to {start})", path.display()),
-            Err(c) => {
-                format!("writing {} at {start}: {e}; cutting back failed: {c}", path.display())
+        let undo = self.batch_undo;
+        self.pos = start;
+        self.next_seq = undo.next_seq;
+        self.next_xid = undo.next_xid;
+        match undo.last_gtid {
+            Some(gtid) => self.gtids.update(gtid),
+            None => self.gtids.forget_domain(undo.domain_id),
+        }
+        match self.file.set_len(start) {
+            Ok(()) => {
+                Err(format!("writing {} at {start}: {e} (cut back to {start})", path.display()))
             }
-        };
-        tracing::error!(cause = %msg, "binlog write failed; binlog refuses appends until reopened");
-        self.poisoned = Some(msg.clone());
-        Err(Error::Io(msg))
+            Err(c) => {
+                Err(format!("writing {} at {start}: {e}; cutting back failed: {c}", path.display()))
+            }
+        }
+    }
+}
+
+/// Takes from `g.waiters` those its durable position covers (woken as [`COVERED`]) and, with
+/// `handoff`, the first one it does not cover (woken as [`RETRY`]: it leads the next fsync).
+fn take_covered(g: &mut GroupState, handoff: bool) -> Vec<(Arc<Waiter>, u8)> {
+    let mut woken = Vec::new();
+    let mut handed = !handoff;
+    let durable = &g.durable;
+    g.waiters.retain(|(target, w)| {
+        if target <= durable {
+            woken.push((w.clone(), COVERED));
+        } else if !handed {
+            handed = true;
+            woken.push((w.clone(), RETRY));
+        } else {
+            return true;
+        }
+        false
+    });
+    woken
+}
+
+/// Wakes waiters taken from the group (called without the group lock), in order.
+fn wake(woken: Vec<(Arc<Waiter>, u8)>) {
+    for (w, state) in woken {
+        w.state.store(state, Ordering::Release);
+        w.thread.unpark();
     }
 }
 
@@ -848,7 +1010,8 @@ fn validate_txn(txn: &TxnEvents) -> Result<()> {
     Ok(())
 }
 
-/// Encodes GTID + events (+ XID for DML) with log_pos values for a transaction starting at `start`.
+/// Appends to `out` GTID + events (+ XID for DML) with log_pos values for a transaction starting at
+/// file offset `start`. Each event is encoded in place (header, body, then size, log_pos and one CRC).
 fn encode_txn(
     out: &mut Vec<u8>,
     cfg: &BinlogConfig,
@@ -857,6 +1020,7 @@ fn encode_txn(
     xid: u64,
     start: u64,
 ) {
+    let base = out.len();
     let first_ts = txn.events.first().map_or(0, |e| e.0);
     let last_ts = txn.events.last().map_or(0, |e| e.0);
     let flags2 = if txn.is_ddl { gtid_flags::FOR_DDL } else { gtid_flags::FOR_DML };
@@ -867,15 +1031,24 @@ fn encode_txn(
         commit_id: 0,
         extra: vec![],
     };
-    let push = |out: &mut Vec<u8>, ts: u32, hflags: u16, body: &EventBody| {
+    let push = |out: &mut Vec<u8>, timestamp: u32, flags: u16, body: &EventBody| {
         let at = out.len();
-        let ev = Event::new(ts, cfg.server_id, 0, hflags, body.clone());
-        ev.encode_into(out);
-        let end = (start + out.len() as u64) as u32;
+        let header = EventHeader {
+            timestamp,
+            type_code: body.type_code().unwrap_or(0),
+            server_id: cfg.server_id,
+            event_size: 0,
+            log_pos: 0,
+            flags,
+        };
+        header.encode_into(out);
+        body.encode_into(out);
+        let size = (out.len() - at + event::CRC_LEN) as u32;
+        let end = (start + (out.len() - base + event::CRC_LEN) as u64) as u32;
+        out[at + 9..at + 13].copy_from_slice(&size.to_le_bytes());
         out[at + 13..at + 17].copy_from_slice(&end.to_le_bytes());
-        let crc = event::compute_crc(&out[at..out.len() - event::CRC_LEN], false);
-        let n = out.len();
-        out[n - 4..].copy_from_slice(&crc.to_le_bytes());
+        let crc = event::compute_crc(&out[at..], false);
+        out.extend_from_slice(&crc.to_le_bytes());
     };
     push(out, first_ts, flags::SUPPRESS_USE, &gtid_body);
     for (ts, body) in &txn.events {
@@ -938,4 +1111,131 @@ pub(crate) fn recover(files: &FileSet, binlog: bool) -> Result<(Vec<String>, Rec
         break;
     }
     Ok((index, report, next_xid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::event::intvar;
+    use crate::log::{LogReader, QueryStatus};
+
+    fn open(dir: &std::path::Path) -> BinlogWriter {
+        BinlogWriter::open(BinlogConfig { dir: dir.into(), ..Default::default() }).unwrap().0
+    }
+
+    fn txn(i: u64) -> TxnEvents {
+        TxnEvents {
+            is_ddl: false,
+            events: vec![
+                (1_700_000_000, EventBody::Intvar { kind: intvar::INSERT_ID, value: i }),
+                (
+                    1_700_000_000,
+                    EventBody::query(7, "db", QueryStatus::standard(), "INSERT INTO t VALUES (1)"),
+                ),
+            ],
+        }
+    }
+
+    fn file_len(w: &BinlogWriter, name: &str) -> u64 {
+        fs::metadata(w.dir().join(name)).unwrap().len()
+    }
+
+    /// With sync_binlog = 1 an append only reserves its place; the leader's one write puts the whole
+    /// group in the file before its fsync, and the durable position covers every transaction in it.
+    #[test]
+    fn the_leader_writes_the_pending_group_with_its_fsync() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = open(tmp.path());
+        let apps: Vec<Appended> = (0..3).map(|i| w.append(&txn(i)).unwrap()).collect();
+        assert_eq!(file_len(&w, &apps[0].file), apps[0].start_pos);
+        assert!(apps.windows(2).all(|p| p[0].end_pos == p[1].start_pos));
+        let mut durable = w.durable();
+        w.sync(&apps[0]).unwrap();
+        assert_eq!(w.fsync_count(), 1);
+        assert_eq!(file_len(&w, &apps[0].file), apps[2].end_pos);
+        assert_eq!(
+            *durable.borrow_and_update(),
+            LogPos::new(apps[2].file.clone(), apps[2].end_pos)
+        );
+        // Already covered: no second fsync.
+        w.sync(&apps[2]).unwrap();
+        assert_eq!(w.fsync_count(), 1);
+        let mut r =
+            LogReader::open(tmp.path(), "repld-bin", &apps[0].file, apps[0].start_pos).unwrap();
+        let mut xids = 0;
+        while let Some(ev) = r.next_event().unwrap() {
+            xids += matches!(ev.event.body, EventBody::Xid(_)) as usize;
+        }
+        assert_eq!(xids, 3);
+    }
+
+    /// A failed group write fails every commit in it, cuts the file back to where the group began,
+    /// undoes its GTIDs and poisons the writer; reopening keeps exactly the synced transactions.
+    #[test]
+    fn a_failed_group_write_fails_every_commit_in_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = open(tmp.path());
+        let first = w.append(&txn(0)).unwrap();
+        w.sync(&first).unwrap();
+        let group: Vec<Appended> = (1..4).map(|i| w.append(&txn(i)).unwrap()).collect();
+        // The leader's write stops in the middle of the second transaction of the group.
+        let torn = (group[1].start_pos - group[0].start_pos + 20) as usize;
+        w.inner.lock_state().fault_at = Some(torn);
+        let err = w.sync(&group[2]).unwrap_err().to_string();
+        assert!(err.contains("injected write fault"), "{err}");
+        for a in &group {
+            assert!(w.sync(a).is_err());
+        }
+        w.sync(&first).unwrap();
+        assert_eq!(file_len(&w, &first.file), first.end_pos);
+        assert_eq!(w.durable_pos(), LogPos::new(first.file.clone(), first.end_pos));
+        let (_, pos, gtids) = w.status();
+        assert_eq!((pos, gtids.to_string()), (first.end_pos, "0-1-1".to_string()));
+        assert!(matches!(w.append(&txn(9)), Err(Error::Io(_))));
+        drop(w);
+        let (w, report) =
+            BinlogWriter::open(BinlogConfig { dir: tmp.path().into(), ..Default::default() })
+                .unwrap();
+        assert_eq!(report.bytes_cut, 0);
+        assert_eq!(report.gtid_state.to_string(), "0-1-1");
+        assert_eq!(w.append(&txn(2)).unwrap().gtid.seq_no, 2);
+    }
+
+    /// Committers waiting for a leader are all released by a failed write, none hangs, and every
+    /// acknowledged commit is in the file.
+    #[test]
+    fn waiters_are_released_by_a_failed_group_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = open(tmp.path());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    let mut ok = 0;
+                    for i in 0..200 {
+                        if t == 0 && i == 50 {
+                            w.inject_write_fault(10);
+                        }
+                        match w.append(&txn(i)).and_then(|a| w.sync(&a)) {
+                            Ok(()) => ok += 1,
+                            Err(_) => return ok,
+                        }
+                    }
+                    ok
+                })
+            })
+            .collect();
+        let ok: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        // Every commit acknowledged is in the file, durable; nothing after the cut.
+        let (file, _, _) = w.status();
+        let durable = w.durable_pos();
+        assert_eq!(file_len(&w, &file), durable.pos);
+        let mut r = LogReader::open(tmp.path(), "repld-bin", &file, 4).unwrap();
+        let mut xids = 0;
+        while let Some(ev) = r.next_event().unwrap() {
+            xids += matches!(ev.event.body, EventBody::Xid(_)) as u64;
+        }
+        assert!(xids >= ok, "{xids} transactions in the file, {ok} acknowledged");
+        assert!(ok < 1600);
+    }
 }
