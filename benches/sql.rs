@@ -45,6 +45,17 @@ fn rate(n: u64, t: Instant) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// CPU seconds the process has used so far, all threads (user + system, from /proc/self/stat): the
+/// rates are wall-clock figures that other load on the machine lowers, CPU per statement is not.
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    (tick(11) + tick(12)) as f64 / 100.0
+}
+
 fn main() {
     let rows: u64 = std::env::var("ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -61,18 +72,21 @@ fn main() {
     b.run("CREATE INDEX k_1 ON sbtest1(k)");
     let c = "83868641912-28773972837-60736120486-75162659906-27563526494-20381887404-41576422241-93426793964-56405065102-33518432330";
     let pad = "67847967377-48000963322-62604785301-91415491898-96926520291";
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_s());
     for i in 0..rows {
         b.run(&format!(
             "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, {}, '{c}', '{pad}')",
             (i * 7919) % rows
         ));
     }
+    // The window ends when sled holds every row: the store kept up, nothing is left behind.
+    b.engine.flush_applied().expect("flush");
     let ins = rate(rows, t);
+    let us = (cpu_s() - cpu) * 1e6 / rows as f64;
     let rss = rss_kb();
-    println!("insert (autocommit, parse+execute+publish+apply per commit): {rows} rows, {ins:.0} statements/s");
+    println!("insert (autocommit, parse+execute+publish+apply per commit, until all in sled): {rows} rows, {ins:.0} statements/s, {us:.1} us CPU each (all threads)");
     // The same with group commit: apply every 64 commits in one batch, as the primary's pipeline does.
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_s());
     let ctx = ExecContext { now_us: 1_700_000_000_000_000, ..Default::default() };
     let extra = rows / 2;
     for i in 0..extra {
@@ -93,13 +107,15 @@ fn main() {
         }
     }
     b.engine.apply(b.seq, &[]).expect("apply");
+    b.engine.flush_applied().expect("flush");
     println!(
-        "insert (autocommit, group apply every 64 commits): {extra} rows, {:.0} statements/s",
-        rate(extra, t)
+        "insert (autocommit, group apply every 64 commits, until all in sled): {extra} rows, {:.0} statements/s, {:.1} us CPU each",
+        rate(extra, t),
+        (cpu_s() - cpu) * 1e6 / extra as f64
     );
     // Engine cost alone: parse + execute of single-row INSERTs inside one transaction (no sled writes
     // until COMMIT), then one apply.
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_s());
     let k = rows / 2;
     b.run("BEGIN");
     for i in 0..k {
@@ -112,8 +128,9 @@ fn main() {
         }
     }
     let exec_rate = rate(k, t);
+    let exec_us = (cpu_s() - cpu) * 1e6 / k as f64;
     b.run("COMMIT");
-    println!("insert parse+execute only (one transaction): {k} rows, {exec_rate:.0} statements/s; with its commit: {:.0} rows/s", rate(k, t));
+    println!("insert parse+execute only (one transaction): {k} rows, {exec_rate:.0} statements/s, {exec_us:.1} us CPU each; with its commit: {:.0} rows/s", rate(k, t));
     // Phase barrier (not timed): the COMMIT above leaves a 50k-row transaction for the background
     // flusher, whose single sled batch would stall every sled read of the next phase for seconds.
     b.engine.flush_applied().expect("flush");
@@ -195,7 +212,7 @@ fn sled_absorb_with(rows: u64, mode: sled::Mode, name: &str) {
         EngineInner::new(sled::Config::new().temporary(true).mode(mode).open().expect("sled"));
     let val = vec![7u8; 190];
     let group = 512u64;
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_s());
     let mut id = 0u64;
     while id < rows {
         let mut sets = Vec::with_capacity(group as usize);
@@ -222,8 +239,9 @@ fn sled_absorb_with(rows: u64, mode: sled::Mode, name: &str) {
             .expect("apply_sets");
     }
     println!(
-        "sled alone ({name}): {id} sbtest rows in batches of {group} commits: {:.0} rows/s",
-        rate(id, t)
+        "sled alone ({name}): {id} sbtest rows in batches of {group} commits: {:.0} rows/s, {:.1} us CPU each (all threads)",
+        rate(id, t),
+        (cpu_s() - cpu) * 1e6 / id as f64
     );
     // What a point select pays below the engine: one sled get of a random row (sled's cache holds
     // the whole table).

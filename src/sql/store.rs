@@ -12,7 +12,14 @@
 //! (sled seals and writes its log buffer per batch), so visible transactions are flushed in groups: when
 //! enough have gathered ([`FLUSH_COMMITS`], [`FLUSH_BYTES`]), when the oldest has waited
 //! [`FLUSH_AGE`] (checked at each apply and by a background thread, so an idle store catches up), at
-//! once for DDL, and at [`EngineInner::flush_pending`] (shutdown, purge).
+//! once for DDL, and at [`EngineInner::flush_pending`] (shutdown, purge). The background flusher
+//! writes on its own core while commits go on; when it falls [`FLUSH_BEHIND_LIMIT`] thresholds
+//! behind, an apply waits for its flush to end (back-pressure) and flushes itself only if still that
+//! far behind, so the overlay stays bounded and a benchmark's rate is one the store sustains.
+//! A flush costs sled two tree inserts per sysbench row (row and index entry), each copying and
+//! later freeing a tree node: sled's time is mostly its tree work and allocation (profiled), not
+//! bytes, so value size, sled's modes and tree layout barely matter, the allocator does (see
+//! `crate`'s global allocator).
 //!
 //! sled applies a batch under a process-wide lock that every sled read waits for, so a reader that
 //! touches sled during a flush waits for the whole batch. The commit path avoids that for the rows
@@ -57,6 +64,13 @@ fn flush_due(o: &Overlay) -> bool {
         || o.oldest_visible.is_some_and(|t| t.elapsed() >= FLUSH_AGE)
 }
 
+/// True when the visible, unflushed transactions reach [`FLUSH_BEHIND_LIMIT`] times a threshold:
+/// an apply then waits for (or does) a flush, so the overlay stays bounded.
+fn far_behind(o: &Overlay) -> bool {
+    o.visible_count >= FLUSH_BEHIND_LIMIT * FLUSH_COMMITS
+        || o.visible_bytes >= FLUSH_BEHIND_LIMIT * FLUSH_BYTES
+}
+
 /// Which overlay versions a view sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Visibility {
@@ -66,13 +80,15 @@ pub enum Visibility {
     Published,
 }
 
-/// One key's versions in the overlay, oldest first: (sequence number, value or deletion).
-type Versions = Vec<(u64, Option<Vec<u8>>)>;
+/// One key's versions in the overlay, oldest first: (sequence number, the write set holding the value
+/// or deletion). The value stays in its write set (shared with the commit queue) rather than being
+/// copied at publish.
+type Versions = Vec<(u64, Arc<WriteSet>)>;
 
 /// Committed transactions not yet in sled, indexed by key.
 #[derive(Default)]
 pub struct Overlay {
-    /// Versions per key, oldest first: (sequence number, value or deletion).
+    /// Versions per key, oldest first.
     keys: BTreeMap<Vec<u8>, Versions>,
     /// The transactions in sequence order (what a flush writes).
     commits: VecDeque<(u64, Arc<WriteSet>, usize)>,
@@ -113,7 +129,7 @@ impl Overlay {
     /// The version of `key` a view with `vis` sees, if the overlay has one.
     fn get(&self, key: &[u8], vis: Visibility) -> Option<Option<&[u8]>> {
         let versions = self.keys.get(key)?;
-        pick(versions, vis, self.visible)
+        pick(key, versions, vis, self.visible)
     }
 
     /// For a row key: `Some(true)` when sled may hold it, `Some(false)` when it is above the table's
@@ -124,17 +140,18 @@ impl Overlay {
     }
 }
 
-fn pick(
-    versions: &[(u64, Option<Vec<u8>>)],
+/// The version of `key` among `versions` that a view with `vis` sees: `Some(None)` for a deletion.
+fn pick<'v>(
+    key: &[u8],
+    versions: &'v [(u64, Arc<WriteSet>)],
     vis: Visibility,
     visible: u64,
-) -> Option<Option<&[u8]>> {
-    match vis {
-        Visibility::Published => versions.last().map(|(_, v)| v.as_deref()),
-        Visibility::Applied => {
-            versions.iter().rev().find(|(s, _)| *s <= visible).map(|(_, v)| v.as_deref())
-        }
-    }
+) -> Option<Option<&'v [u8]>> {
+    let ws = match vis {
+        Visibility::Published => versions.last(),
+        Visibility::Applied => versions.iter().rev().find(|(s, _)| *s <= visible),
+    };
+    ws.and_then(|(_, ws)| ws.get(key)).map(|v| v.as_deref())
 }
 
 fn set_bytes(ws: &WriteSet) -> usize {
@@ -207,7 +224,7 @@ impl EngineInner {
         let mut o = self.overlay_write()?;
         o.last_seq += 1;
         let seq = o.last_seq;
-        for (k, v) in ws.iter() {
+        for k in ws.keys() {
             if let Some(p) = row_prefix(k) {
                 if let Some(b) = o.row_bound.get_mut(&p) {
                     if k.as_slice() > b.as_slice() {
@@ -215,7 +232,7 @@ impl EngineInner {
                     }
                 }
             }
-            o.keys.entry(k.clone()).or_default().push((seq, v.clone()));
+            o.keys.entry(k.clone()).or_default().push((seq, ws.clone()));
         }
         let bytes = set_bytes(&ws);
         o.commits.push_back((seq, ws, bytes));
@@ -224,8 +241,10 @@ impl EngineInner {
 
     /// Makes every published transaction up to `seq` visible to readers and records `meta` for the
     /// flush that writes them. A flush is due at the thresholds of the module docs: the background
-    /// flusher does it; the caller does it itself for DDL and when the flusher is far behind
-    /// ([`FLUSH_BEHIND_LIMIT`] times a threshold), so memory stays bounded.
+    /// flusher does it; the caller does it itself for DDL, and when the flusher is far behind
+    /// ([`FLUSH_BEHIND_LIMIT`] times a threshold) it waits for the flush under way and flushes
+    /// itself only if that one did not bring the store back below the limit, so memory stays
+    /// bounded (back-pressure) while the flusher keeps its own core busy.
     pub fn apply(&self, seq: u64, meta: &[MetaRecord]) -> Result<()> {
         let (inline, due) = {
             let mut o = self.overlay_write()?;
@@ -254,14 +273,23 @@ impl EngineInner {
                 let gen = o.meta_gen;
                 o.meta.insert(name.clone(), (gen, v.clone()));
             }
-            let inline = o.catalog
-                || o.visible_count >= FLUSH_BEHIND_LIMIT * FLUSH_COMMITS
-                || o.visible_bytes >= FLUSH_BEHIND_LIMIT * FLUSH_BYTES;
-            (inline, flush_due(&o))
+            (o.catalog || far_behind(&o), flush_due(&o))
         };
         if inline {
-            self.flush_pending()?;
-        } else if due {
+            // Wait for a flush under way (the background flusher's, typically), then flush only if
+            // still far behind: the flusher then goes on with the next group on its own core while
+            // this caller goes back to executing, instead of the two taking turns.
+            let _g =
+                self.flush_lock.lock().map_err(|_| Error::Abort("flush lock poisoned".into()))?;
+            let behind = {
+                let o = self.overlay_read()?;
+                o.catalog || far_behind(&o)
+            };
+            if behind {
+                return self.flush_locked();
+            }
+        }
+        if inline || due {
             let (flag, cv) = &*self.flush_signal;
             if let Ok(mut f) = flag.lock() {
                 *f = true;
@@ -428,42 +456,46 @@ impl EngineInner {
     }
 
     /// Writes write sets in order plus meta records to sled in one atomic batch.
+    ///
+    /// The keys go straight into the sled batch (itself a sorted map, so a later write set's version
+    /// of a key replaces an earlier one's). A drop marker removes every row and index key of its
+    /// table: the ones sled holds, and those the sets write, before or after the marker alike (table
+    /// ids are never reused, so nothing written under a dropped prefix can be meant to survive).
     pub fn apply_sets(&self, sets: &[Arc<WriteSet>], meta: &[MetaRecord]) -> Result<()> {
-        let mut merged: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
-        let mut drops = Vec::new();
-        let mut catalog_changed = false;
+        let drop_range = (Bound::Included(&[K_DROP][..]), Bound::Excluded(&[K_DROP + 1][..]));
+        let mut dropped_prefixes = Vec::new();
         for ws in sets {
-            for (k, v) in ws.iter() {
-                if k.first() == Some(&K_DROP) {
-                    drops.push(k[1..].to_vec());
-                    continue;
+            for k in ws.range::<[u8], _>(drop_range).map(|(k, _)| k) {
+                for kind in [K_ROW, K_INDEX] {
+                    let mut p = vec![kind];
+                    p.extend_from_slice(&k[1..]);
+                    dropped_prefixes.push(p);
                 }
-                if k.first() == Some(&K_TABLE) {
-                    catalog_changed = true;
-                }
-                merged.insert(k, v.as_deref());
             }
         }
         let mut batch = sled::Batch::default();
-        let mut dropped_prefixes = Vec::new();
-        for tid in &drops {
-            for kind in [K_ROW, K_INDEX] {
-                let mut p = vec![kind];
-                p.extend_from_slice(tid);
-                for kv in self.db.scan_prefix(&p) {
-                    let (k, _) = kv?;
-                    batch.remove(k);
-                }
-                dropped_prefixes.push(p);
+        for p in &dropped_prefixes {
+            for kv in self.db.scan_prefix(p) {
+                let (k, _) = kv?;
+                batch.remove(k);
             }
         }
-        for (k, v) in merged {
-            if dropped_prefixes.iter().any(|p| k.starts_with(p)) {
-                continue;
-            }
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
+        let mut catalog_changed = false;
+        for ws in sets {
+            for (k, v) in ws.iter() {
+                match k.first() {
+                    Some(&K_DROP) => continue,
+                    Some(&K_TABLE) => catalog_changed = true,
+                    _ => {}
+                }
+                if !dropped_prefixes.is_empty() && dropped_prefixes.iter().any(|p| k.starts_with(p))
+                {
+                    continue;
+                }
+                match v {
+                    Some(v) => batch.insert(k.as_slice(), v.as_slice()),
+                    None => batch.remove(k.as_slice()),
+                }
             }
         }
         for (name, v) in meta {
@@ -687,7 +719,7 @@ impl<'a> View<'a> {
                 if !k.starts_with(prefix) {
                     break;
                 }
-                if let Some(v) = pick(versions, self.vis, o.visible) {
+                if let Some(v) = pick(k, versions, self.vis, o.visible) {
                     over.insert(Cow::Owned(k.clone()), v.map(|v| Cow::Owned(v.to_vec())));
                 }
             }
@@ -939,5 +971,58 @@ mod tests {
         assert!(v.exists(&rk(1, 20)).unwrap());
         assert_eq!(v.get(&rk(1, 3)).unwrap().as_deref(), Some(&b"s"[..]));
         assert!(v.exists(&rk(2, 50)).unwrap() && !v.exists(&rk(2, 51)).unwrap());
+    }
+
+    #[test]
+    fn applies_stay_below_the_limit_while_the_flusher_runs() {
+        let inner = Arc::new(EngineInner::new(sled::Config::new().temporary(true).open().unwrap()));
+        EngineInner::start_flusher(&inner);
+        let n = 3 * FLUSH_BEHIND_LIMIT * FLUSH_COMMITS;
+        for i in 0..n {
+            let k = format!("R{i:06}");
+            let seq = inner.publish(set(&[(&k, Some("x"))])).unwrap();
+            inner.apply(seq, &[("pos".into(), seq.to_string().into_bytes())]).unwrap();
+            // Back-pressure: an apply never returns with the overlay at the limit.
+            let count = inner.overlay.read().unwrap().visible_count;
+            assert!(count < FLUSH_BEHIND_LIMIT * FLUSH_COMMITS, "{count} waiting after {i}");
+        }
+        inner.flush_pending().unwrap();
+        assert_eq!(inner.db.scan_prefix(b"R").count(), n);
+        assert_eq!(
+            inner.db.get(meta_key("pos")).unwrap().as_deref(),
+            Some(n.to_string().as_bytes())
+        );
+    }
+
+    #[test]
+    fn a_drop_in_a_group_removes_the_tables_keys_from_sled_and_from_the_group() {
+        let inner = EngineInner::new(sled::Config::new().temporary(true).open().unwrap());
+        let mut ik = vec![K_INDEX];
+        ik.extend_from_slice(&5u64.to_be_bytes());
+        ik.extend_from_slice(b"\0\0\0\x01k");
+        inner.db.insert(rk(5, 1), b"old".to_vec()).unwrap();
+        inner.db.insert(&ik, b"".to_vec()).unwrap();
+        inner.db.insert(rk(6, 1), b"keep".to_vec()).unwrap();
+        let mut drop = vec![K_DROP];
+        drop.extend_from_slice(&5u64.to_be_bytes());
+        let one = |k: Vec<u8>, v: Option<&[u8]>| -> Arc<WriteSet> {
+            Arc::new([(k, v.map(|v| v.to_vec()))].into_iter().collect())
+        };
+        let sets = [
+            one(rk(5, 2), Some(b"new")),
+            one(rk(6, 1), Some(b"v1")),
+            one(drop, Some(b"")),
+            one(rk(6, 1), Some(b"v2")),
+            one(rk(6, 2), None),
+        ];
+        inner.apply_sets(&sets, &[("pos".into(), b"9".to_vec())]).unwrap();
+        assert_eq!(inner.db.scan_prefix(&rk(5, 0)[..9]).count(), 0);
+        assert!(inner.db.get(&ik).unwrap().is_none());
+        assert!(inner.db.get([K_DROP]).unwrap().is_none());
+        assert_eq!(inner.db.scan_prefix([K_DROP]).count(), 0);
+        // Later sets win; other tables are untouched by the drop.
+        assert_eq!(inner.db.get(rk(6, 1)).unwrap().as_deref(), Some(&b"v2"[..]));
+        assert!(inner.db.get(rk(6, 2)).unwrap().is_none());
+        assert_eq!(inner.db.get(meta_key("pos")).unwrap().as_deref(), Some(&b"9"[..]));
     }
 }
