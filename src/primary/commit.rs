@@ -17,8 +17,7 @@
 //!
 //! One long-lived syncer thread (rather than a blocking task per commit) keeps the thread handoffs
 //! per transaction to two: the session wakes the syncer if it sleeps, and the syncer wakes the
-//! sessions of a whole group with one `watch` update. The syncer sizes its groups by waiting, briefly,
-//! for the committers its last round released ([`Gather`]).
+//! sessions of a whole group with one `watch` update.
 //!
 //! Invariants: the store never holds a transaction whose events are not durable in the binlog (the
 //! apply follows the sync); binlog order = sequence order = apply order; the store's recorded
@@ -30,7 +29,7 @@ use crate::primary::events::statement_events;
 use crate::primary::state::{AppliedPos, Shared};
 use crate::sql::PendingCommit;
 use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// What the syncer has made durable and applied.
@@ -44,28 +43,15 @@ pub struct SyncDone {
 
 /// The group-commit thread's mailbox: the newest appended transaction not yet synced.
 pub struct Syncer {
-    mailbox: Mutex<Mailbox>,
+    pending: Mutex<Option<(u64, Appended, AppliedPos)>>,
     wake: Condvar,
     done: watch::Sender<SyncDone>,
 }
 
-#[derive(Default)]
-struct Mailbox {
-    /// The newest request: (sequence number, where it was appended, the position it reaches).
-    pending: Option<(u64, Appended, AppliedPos)>,
-    /// Commit requests since start.
-    requests: u64,
-    /// The syncer waits on `wake` (a request notifies it only then).
-    sleeping: bool,
-}
-
-/// The longest the syncer waits for committers to join a group (see [`sync_loop`]).
-const MAX_GATHER: Duration = Duration::from_millis(2);
-
 impl Default for Syncer {
     fn default() -> Self {
         Syncer {
-            mailbox: Mutex::new(Mailbox::default()),
+            pending: Mutex::new(None),
             wake: Condvar::new(),
             done: watch::channel(SyncDone::default()).0,
         }
@@ -84,78 +70,32 @@ impl Syncer {
     }
 
     fn request(&self, seq: u64, appended: Appended, pos: AppliedPos) -> Result<()> {
-        let mut m = self.mailbox.lock().map_err(|_| Error::Abort("sync state poisoned".into()))?;
-        if m.pending.as_ref().is_none_or(|(s, _, _)| *s < seq) {
-            m.pending = Some((seq, appended, pos));
+        let mut p = self.pending.lock().map_err(|_| Error::Abort("sync state poisoned".into()))?;
+        if p.as_ref().is_none_or(|(s, _, _)| *s < seq) {
+            *p = Some((seq, appended, pos));
         }
-        m.requests += 1;
-        let sleeping = m.sleeping;
-        drop(m);
-        if sleeping {
-            self.wake.notify_one();
-        }
+        drop(p);
+        self.wake.notify_one();
         Ok(())
     }
 }
 
-/// How the syncer sizes its groups: the committers a round released come back with their next
-/// commit about one client round trip later (a closed loop, as sysbench and most applications are),
-/// so the next round waits for them (and for those that arrived during the fsync) before it syncs,
-/// for at most half the last fsync's latency ([`MAX_GATHER`] at most). Without it the committers
-/// split into two groups that alternate, each half the size.
-#[derive(Default)]
-struct Gather {
-    /// Requests counted when the last round took its transaction.
-    taken_at: u64,
-    /// Requests counted when the last round ended.
-    ended_at: u64,
-    /// Requests the last round covered (the committers it released).
-    released: u64,
-    /// Latency of the last round's fsync.
-    last_sync: Duration,
-}
-
-/// The syncer thread: gather, take the newest appended transaction, fsync, apply, announce; repeat.
+/// The syncer thread: take the newest appended transaction, fsync, apply, announce; repeat.
 fn sync_loop(weak: Weak<Shared>) {
-    let mut gather = Gather::default();
     loop {
         let Some(shared) = weak.upgrade() else { return };
-        let syncer = &shared.syncer;
         let next = {
-            let Ok(mut m) = syncer.mailbox.lock() else { return };
-            if m.pending.is_none() {
-                m.sleeping = true;
-                m = match syncer.wake.wait_timeout(m, Duration::from_millis(200)) {
-                    Ok((m, _)) => m,
+            let Ok(mut p) = shared.syncer.pending.lock() else { return };
+            if p.is_none() {
+                p = match shared.syncer.wake.wait_timeout(p, Duration::from_millis(200)) {
+                    Ok((p, _)) => p,
                     Err(_) => return,
                 };
-                m.sleeping = false;
             }
-            if m.pending.is_some() {
-                let want = gather.ended_at + gather.released;
-                let deadline = Instant::now() + gather.last_sync.min(MAX_GATHER);
-                while m.requests < want {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    m.sleeping = true;
-                    m = match syncer.wake.wait_timeout(m, deadline - now) {
-                        Ok((m, _)) => m,
-                        Err(_) => return,
-                    };
-                    m.sleeping = false;
-                }
-                gather.released = m.requests - gather.taken_at;
-                gather.taken_at = m.requests;
-            }
-            m.pending.take()
+            p.take()
         };
         let Some((seq, appended, pos)) = next else { continue };
-        let started = Instant::now();
-        let res = shared.binlog.sync(&appended);
-        gather.last_sync = started.elapsed();
-        let res = res.and_then(|()| apply_up_to(&shared, seq, &pos));
+        let res = shared.binlog.sync(&appended).and_then(|()| apply_up_to(&shared, seq, &pos));
         match res {
             Ok(()) => {
                 // Globals first: a session woken by the watch must see its own GTID.
@@ -168,7 +108,6 @@ fn sync_loop(weak: Weak<Shared>) {
                 return;
             }
         }
-        gather.ended_at = syncer.mailbox.lock().map(|m| m.requests).unwrap_or(gather.ended_at);
     }
 }
 
