@@ -387,8 +387,7 @@ impl BinlogWriter {
                     st.unsynced = 0;
                     if let Err(e) = st.file.sync_data() {
                         let msg = format!("fsync of {} failed: {e}", st.name);
-                        drop(st);
-                        return Err(inner.poison(msg));
+                        return Err(inner.poison_locked(&mut st, msg));
                     }
                     inner.fsyncs.fetch_add(1, Ordering::Relaxed);
                 }
@@ -501,8 +500,7 @@ impl BinlogWriter {
         })();
         if let Err(e) = res {
             let msg = format!("closing {}: {e}", path.display());
-            drop(st);
-            return Err(inner.poison(msg));
+            return Err(inner.poison_locked(&mut st, msg));
         }
         st.pos += buf.len() as u64;
         inner.mark_durable(LogPos::new(st.name.clone(), st.pos));
@@ -699,10 +697,7 @@ impl Inner {
 
     /// Marks the writer failed: appends and syncs fail until it is reopened.
     fn poison(&self, msg: String) -> Error {
-        tracing::error!(cause = %msg, "binlog write failed; binlog refuses appends until reopened");
-        self.fail_waiters(&msg);
-        self.lock_state().poisoned.get_or_insert_with(|| msg.clone());
-        Error::Io(msg)
+        self.poison_locked(&mut self.lock_state(), msg)
     }
 
     /// Records the group's error and wakes every waiter to see it.
@@ -906,6 +901,7 @@ impl Inner {
         Ok(())
     }
 
+    /// [`Inner::poison`] with the state lock held (taken before the group lock, as everywhere).
     fn poison_locked(&self, st: &mut WriteState, msg: String) -> Error {
         tracing::error!(cause = %msg, "binlog write failed; binlog refuses appends until reopened");
         st.poisoned.get_or_insert_with(|| msg.clone());
