@@ -377,26 +377,34 @@ fn receive(
             }
         }
     }
+    // A group that this event completes is counted as pending before the relay log publishes it:
+    // the SQL thread may apply it (and pop its entry) as soon as it is published.
+    let completed = tracker.push(&event);
+    let ts = event.header.timestamp;
+    if completed.is_some() {
+        live.pending.push_back((now, ts));
+    }
     drop(live);
     let bytes = fixed.as_deref().unwrap_or(raw);
     let stored = writer.append(bytes).and_then(|()| writer.publish(shared.cfg.sync_relay_log));
     crate::metrics::METRICS.replica_received_bytes.add(bytes.len() as u64);
     if let Err(e) = stored {
+        if completed.is_some() {
+            shared.live().pending.pop_back();
+        }
         return Err(SessionEnd::Fatal {
             code: 1595,
             message: format!("Relay log write failure: {e}"),
         });
     }
-    if let Some(gtid) = tracker.push(&event) {
+    if let Some(gtid) = completed {
         let mut live = shared.live();
         if let Some(gtid) = gtid {
             live.gtid_io_pos.update(gtid);
         }
-        let ts = event.header.timestamp;
         if ts != 0 {
             live.receive_lag = Some((now_unix_secs_f64() - f64::from(ts)).max(0.0));
         }
-        live.pending.push_back((now, ts));
     }
     if !tracker.in_group() {
         if let Err(e) = writer.maybe_rotate(shared.cfg.max_relay_log_size) {
