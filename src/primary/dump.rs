@@ -11,7 +11,8 @@
 //! `@master_heartbeat_period` while idle; with BINLOG_DUMP_NON_BLOCK it ends with an EOF packet.
 //!
 //! Each dump runs in its connection's own task and reads files in `spawn_blocking`, so a slow replica
-//! only slows itself. While it streams, it holds the file it reads ([`crate::log::ReplicaHold`]) so that
+//! only slows itself; a read of the last few hundred KiB before the durable position (what a caught-up
+//! replica asks for: bytes just written, in the page cache) is done on the task itself. While it streams, it holds the file it reads ([`crate::log::ReplicaHold`]) so that
 //! PURGE refuses to delete it. Positions it cannot serve get ERROR 1236, as MariaDB sends.
 
 use crate::error::{Error, Result};
@@ -26,6 +27,9 @@ use tracing::{debug, info};
 const BATCH_EVENTS: usize = 512;
 /// Most bytes read from disk per blocking batch.
 const BATCH_BYTES: usize = 4 << 20;
+/// A read of at most this many bytes behind the durable position is done on the dump's own task,
+/// not in `spawn_blocking`: they were written moments ago and are in the page cache.
+const INLINE_READ: u64 = 256 << 10;
 
 /// ER_MASTER_FATAL_ERROR_READING_BINLOG.
 fn fatal(msg: impl Into<String>) -> Error {
@@ -128,18 +132,32 @@ async fn stream(
         .filter(|&ns| ns > 0)
         .map(Duration::from_nanos);
     let mut batch = Batch { last_file: current.clone(), ..Batch::default() };
+    // One heartbeat timer for the whole stream, its deadline moved at every wait: a new timer per
+    // transaction would take the runtime's timer lock twice, contended with every session's.
+    let mut beat = Box::pin(tokio::time::sleep(heartbeat.unwrap_or(Duration::from_secs(3600))));
     loop {
         durable.borrow_and_update();
         let limit = binlog.durable_pos();
-        let (r, b, err) = tokio::task::spawn_blocking(move || {
+        let at = reader.position();
+        let err = if at.file == limit.file && limit.pos.saturating_sub(at.pos) <= INLINE_READ {
+            // At the tail: bytes the writer has just written, in the page cache. Reading them here
+            // costs a `pread`; a blocking task would cost two thread handoffs per transaction.
             reader.set_limit(Some(limit));
-            let err = batch.fill(&mut reader).err();
-            (reader, batch, err)
-        })
-        .await
-        .map_err(|e| Error::Io(e.to_string()))?;
-        (reader, batch) = (r, b);
-        let caught_up = batch.events.is_empty() && err.is_none();
+            batch.fill(&mut reader).err()
+        } else {
+            let (r, b, err) = tokio::task::spawn_blocking(move || {
+                reader.set_limit(Some(limit));
+                let err = batch.fill(&mut reader).err();
+                (reader, batch, err)
+            })
+            .await
+            .map_err(|e| Error::Io(e.to_string()))?;
+            (reader, batch) = (r, b);
+            err
+        };
+        // A batch that stopped short of its bounds reached the durable position: nothing is left to
+        // read until it moves (no second read to find that out).
+        let caught_up = err.is_none() && !batch.is_full();
         // How far this batch takes the replica (SHOW SLAVE HOSTS): its last event, its last GTID.
         let sent_to = batch.events.last().map(|ev| format!("{}:{}", batch.last_file, ev.end_pos()));
         let sent_gtid =
@@ -200,12 +218,9 @@ async fn stream(
         c.conn.flush().await?;
         // Wait for more, beating the heart while idle.
         loop {
-            let beat = async {
-                match heartbeat {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
-                }
-            };
+            if let Some(d) = heartbeat {
+                beat.as_mut().reset(tokio::time::Instant::now() + d);
+            }
             tokio::select! {
                 r = durable.changed() => {
                     if r.is_err() {
@@ -213,7 +228,7 @@ async fn stream(
                     }
                     break;
                 }
-                _ = beat => {
+                _ = &mut beat, if heartbeat.is_some() => {
                     let end = reader.position();
                     let hb = artificial(server_id, end.pos as u32, EventBody::Heartbeat(end.file.clone()));
                     wire::write_binlog_event(&mut c.conn, &hb.encode()).await?;
@@ -262,6 +277,12 @@ impl BatchEvent {
 }
 
 impl Batch {
+    /// Whether the last [`Batch::fill`] stopped at its bounds (more may follow at once) rather than
+    /// at the end of what it may read.
+    fn is_full(&self) -> bool {
+        self.events.len() >= BATCH_EVENTS || self.data.len() >= BATCH_BYTES
+    }
+
     /// Empties the batch, then reads up to [`BATCH_EVENTS`] events or [`BATCH_BYTES`] bytes (more
     /// when one event is larger). On an error the events read before it stay in the batch.
     fn fill(&mut self, reader: &mut LogReader) -> Result<()> {

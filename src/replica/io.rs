@@ -81,7 +81,12 @@ pub async fn run(shared: Arc<Shared>, mut stop_rx: watch::Receiver<bool>) {
             break;
         }
         shared.io_connecting("Connecting to master");
-        let end = session(&shared, &mut writer, &mut stop_rx).await;
+        let mut end = session(&shared, &mut writer, &mut stop_rx).await;
+        // What a session left unpublished (a group the source broke off) is stored all the same.
+        if let Err(e) = writer.publish(shared.cfg.sync_relay_log) {
+            end =
+                SessionEnd::Fatal { code: 1595, message: format!("Relay log write failure: {e}") };
+        }
         match end {
             SessionEnd::Stopped => break,
             SessionEnd::Fatal { code, message } => {
@@ -197,15 +202,17 @@ async fn session(
     let limit = silence_limit(shared.settings().heartbeat());
     let mut tracker = GroupTracker::default();
     let mut progressed = false;
+    // One silence timer for the session, its deadline moved after every event (a new timer per
+    // event would take the runtime's timer lock twice per event).
+    let mut silence = Box::pin(tokio::time::sleep(limit.unwrap_or(Duration::from_secs(3600))));
     loop {
-        let next = async {
-            match limit {
-                Some(l) => tokio::time::timeout(l, stream.next()).await.ok(),
-                None => Some(stream.next().await),
-            }
-        };
+        if let Some(l) = limit {
+            silence.as_mut().reset(tokio::time::Instant::now() + l);
+        }
         let item = tokio::select! {
-            item = next => item,
+            biased;
+            item = stream.next() => Some(item),
+            _ = &mut silence, if limit.is_some() => None,
             _ = stop_rx.changed() => return SessionEnd::Stopped,
         };
         let event = match item {
@@ -386,7 +393,12 @@ fn receive(
     }
     drop(live);
     let bytes = fixed.as_deref().unwrap_or(raw);
-    let stored = writer.append(bytes).and_then(|()| writer.publish(shared.cfg.sync_relay_log));
+    // Published (written with one `write`, made visible to the SQL thread) once per group: the SQL
+    // thread cannot finish a group before its last event anyway.
+    let stored = writer.append(bytes).and_then(|()| match tracker.in_group() {
+        true => Ok(()),
+        false => writer.publish(shared.cfg.sync_relay_log),
+    });
     crate::metrics::METRICS.replica_received_bytes.add(bytes.len() as u64);
     if let Err(e) = stored {
         if completed.is_some() {

@@ -93,7 +93,7 @@ impl RelayLog {
         st.end = Some(LogPos::new(name.clone(), size));
         st.generation += 1;
         self.changed.notify_all();
-        Ok(RelayWriter { relay: self, file, name, size, since_sync: 0 })
+        Ok(RelayWriter::new(self, file, name, size))
     }
 
     fn create(&self, name: &str) -> Result<(File, u64)> {
@@ -112,7 +112,7 @@ impl RelayLog {
             .append(true)
             .open(&path)
             .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
-        Ok(Some(RelayWriter { relay: self, file, name, size: end.pos, since_sync: 0 }))
+        Ok(Some(RelayWriter::new(self, file, name, end.pos)))
     }
 
     /// The writer for the current relay log: continues the newest file when one was written since the
@@ -220,26 +220,53 @@ fn remove_file(path: &Path) -> Result<()> {
 }
 
 /// Appends received events to the newest relay log file. Only the IO thread holds one.
+///
+/// Appended events are buffered in memory and written with one `write` when published (or when the
+/// buffer passes [`WRITE_BUFFER`]), so a transaction of several events costs one system call.
 pub struct RelayWriter<'a> {
     relay: &'a RelayLog,
     file: File,
     name: String,
+    /// Size of the file including `buf`.
     size: u64,
     since_sync: u64,
+    /// Appended bytes not yet written to `file`.
+    buf: Vec<u8>,
 }
 
-impl RelayWriter<'_> {
+/// Appended bytes are written to the file once this many are buffered, even before a publish.
+const WRITE_BUFFER: usize = 1 << 20;
+
+impl<'a> RelayWriter<'a> {
+    fn new(relay: &'a RelayLog, file: File, name: String, size: u64) -> Self {
+        RelayWriter { relay, file, name, size, since_sync: 0, buf: Vec::new() }
+    }
+
     /// Appends one event's bytes verbatim (not yet visible to readers: see [`RelayWriter::publish`]).
     pub fn append(&mut self, raw: &[u8]) -> Result<()> {
-        self.file.write_all(raw).map_err(|e| Error::Io(format!("relay log {}: {e}", self.name)))?;
+        self.buf.extend_from_slice(raw);
         self.size += raw.len() as u64;
         self.since_sync += 1;
+        if self.buf.len() >= WRITE_BUFFER {
+            self.write_buffered()?;
+        }
         Ok(())
     }
 
-    /// Applies the fsync policy (`sync_every` events; 0 = never) and makes everything appended visible
-    /// to readers.
+    /// Writes the buffered bytes to the file.
+    fn write_buffered(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let res = self.file.write_all(&self.buf);
+        self.buf.clear();
+        res.map_err(|e| Error::Io(format!("relay log {}: {e}", self.name)))
+    }
+
+    /// Writes what was appended, applies the fsync policy (`sync_every` events; 0 = never) and makes
+    /// it visible to readers.
     pub fn publish(&mut self, sync_every: u64) -> Result<()> {
+        self.write_buffered()?;
         if sync_every > 0 && self.since_sync >= sync_every {
             self.sync()?;
         }
@@ -247,8 +274,9 @@ impl RelayWriter<'_> {
         Ok(())
     }
 
-    /// fsyncs the current file.
+    /// Writes what was appended and fsyncs the current file.
     pub fn sync(&mut self) -> Result<()> {
+        self.write_buffered()?;
         self.since_sync = 0;
         self.file.sync_data().map_err(|e| Error::Io(format!("relay log {}: {e}", self.name)))
     }
@@ -283,6 +311,34 @@ mod tests {
 
     fn xid(n: u64) -> Vec<u8> {
         Event::new(1, 1, 100 + n as u32, 0, EventBody::Xid(n)).encode()
+    }
+
+    /// Appended events reach the file and the readers together, at publish (one `write` per group).
+    #[test]
+    fn appends_are_written_and_visible_at_publish() {
+        let dir = tempfile::tempdir().unwrap();
+        let relay = RelayLog::open(dir.path(), 2).unwrap();
+        let mut w = relay.reset().unwrap();
+        let name = w.file_name().to_string();
+        let start = relay.end().unwrap();
+        let on_disk = || std::fs::metadata(dir.path().join(&name)).unwrap().len();
+        assert_eq!(on_disk(), start.pos);
+        let (a, b) = (xid(1), xid(2));
+        w.append(&a).unwrap();
+        w.append(&b).unwrap();
+        assert_eq!(relay.end().unwrap(), start, "nothing visible before publish");
+        assert_eq!(on_disk(), start.pos, "nothing written before publish");
+        w.publish(0).unwrap();
+        let end = start.pos + (a.len() + b.len()) as u64;
+        assert_eq!(relay.end().unwrap(), LogPos::new(name.clone(), end));
+        assert_eq!(on_disk(), end);
+        let mut r = LogReader::open(dir.path(), RELAY_BASENAME, &name, start.pos).unwrap();
+        r.set_limit(relay.end());
+        for n in [1, 2] {
+            let ev = r.next_event().unwrap().unwrap().event;
+            assert!(matches!(ev.body, EventBody::Xid(x) if x == n));
+        }
+        assert!(r.next_event().unwrap().is_none());
     }
 
     #[test]
