@@ -309,7 +309,8 @@ fn parse_gtid_pos(toks: &[Tok]) -> Result<Admin> {
 /// True for the replica-role statements a server without the replica role must still answer:
 /// SHOW SLAVE/REPLICA STATUS returns an empty result, as on a MariaDB server that is no replica.
 pub fn is_slave_status(sql: &str) -> bool {
-    if sql.len() > 256 {
+    let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next();
+    if sql.len() > 256 || !first.is_some_and(|w| w.eq_ignore_ascii_case("SHOW")) {
         return false;
     }
     let toks = tokenize(sql).unwrap_or_default();
