@@ -979,6 +979,7 @@ async fn admin_statements_status_events_flush_purge_hosts_processlist() {
 
     // PURGE: refused while the replica... is only at the current file, so purging .000001 is allowed.
     c.query_drop("FLUSH BINARY LOGS").await.unwrap();
+    wait_dump_in(&mut c, "repld-bin.000003").await;
     let e = expect_err(&mut c, "PURGE BINARY LOGS TO 'repld-bin.000009'").await;
     assert_eq!(e.0, 1373, "{e:?}");
     c.query_drop("PURGE BINARY LOGS TO 'repld-bin.000002'").await.unwrap();
@@ -996,6 +997,7 @@ async fn admin_statements_status_events_flush_purge_hosts_processlist() {
     assert_eq!(e.0, 1210, "{e:?}");
     // BEFORE an expression, evaluated by the SQL engine.
     c.query_drop("FLUSH BINARY LOGS").await.unwrap();
+    wait_dump_in(&mut c, "repld-bin.000004").await;
     c.query_drop("PURGE BINARY LOGS BEFORE CONCAT('2000', '-01-01')").await.unwrap();
     let logs: Vec<(String, u64)> = c.query("SHOW BINARY LOGS").await.unwrap();
     assert_eq!(logs.len(), 2, "{logs:?}");
@@ -1714,4 +1716,19 @@ fn mariadb_cli_session() {
         lines.iter().any(|l| l.contains("\troot\t") && l.contains("SHOW PROCESSLIST")),
         "{text}"
     );
+}
+
+/// Waits until the primary's dump has streamed into binlog file `file` (SHOW SLAVE HOSTS' Position), so
+/// that its purge hold has moved there: the dump follows a rotation a moment after FLUSH BINARY LOGS.
+async fn wait_dump_in(c: &mut mysql_async::Conn, file: &str) {
+    let prefix = format!("{file}:");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let hosts: Vec<Row> = c.query("SHOW SLAVE HOSTS").await.unwrap();
+        if hosts.iter().all(|h| h.get::<String, _>(4).is_some_and(|p| p.starts_with(&prefix))) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the dump did not move into {file}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

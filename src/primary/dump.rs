@@ -142,11 +142,12 @@ async fn stream(
         let err = if at.file == limit.file && limit.pos.saturating_sub(at.pos) <= INLINE_READ {
             // At the tail: bytes the writer has just written, in the page cache. Reading them here
             // costs a `pread`; a blocking task would cost two thread handoffs per transaction.
-            reader.set_limit(Some(limit));
+            reader.set_limit(Some(limit.clone()));
             batch.fill(&mut reader).err()
         } else {
+            let to = limit.clone();
             let (r, b, err) = tokio::task::spawn_blocking(move || {
-                reader.set_limit(Some(limit));
+                reader.set_limit(Some(to));
                 let err = batch.fill(&mut reader).err();
                 (reader, batch, err)
             })
@@ -155,9 +156,11 @@ async fn stream(
             (reader, batch) = (r, b);
             err
         };
-        // A batch that stopped short of its bounds reached the durable position: nothing is left to
-        // read until it moves (no second read to find that out).
-        let caught_up = err.is_none() && !batch.is_full();
+        // Caught up: nothing read, or a batch that stopped short of its bounds at the durable position
+        // (no second read to find that out). One that stopped at the end of a rotated file reads on
+        // into the next (and moves its purge hold there).
+        let caught_up = err.is_none()
+            && (batch.events.is_empty() || (!batch.is_full() && reader.position() >= limit));
         // How far this batch takes the replica (SHOW SLAVE HOSTS): its last event, its last GTID.
         let sent_to = batch.events.last().map(|ev| format!("{}:{}", batch.last_file, ev.end_pos()));
         let sent_gtid =
