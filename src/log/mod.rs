@@ -12,7 +12,8 @@
 //! 1. Positions only grow and events are contiguous; a transaction is appended in one write and never
 //!    spans two files (rotation happens between transactions).
 //! 2. Events that were reported durable never change; only a torn tail after the durable position can
-//!    be cut, by recovery at open.
+//!    be cut, by recovery at open. With `sync_binlog = 1` "durable" means fsynced in the binlog file or
+//!    in the commit journal ([`journal`]), which recovery replays into the last file first.
 //! 3. Every file opens with the GTID state before it (GTID_LIST), so a GTID position maps to a file
 //!    without reading older files.
 //! 4. Every event read is CRC-checked; errors name `file:offset` and the cause; nothing read from a
@@ -24,11 +25,13 @@
 //! * [`writer`]: [`BinlogWriter`] (group commit, rotation, recovery, purge).
 //! * [`relay`]: [`RelayLogWriter`] (verbatim appends of received events).
 //! * [`reader`]: [`LogReader`] (sequential reads across rotations) and [`find_gtid_start`].
+//! * [`journal`]: the commit journal that makes a group durable with one overwrite.
 //! * [`file`]: names, index, positions ([`LogPos`]) and file scans shared by the others.
 
 pub mod event;
 pub mod file;
 pub mod gtid;
+pub mod journal;
 pub mod reader;
 pub mod relay;
 pub mod writer;

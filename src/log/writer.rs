@@ -5,7 +5,9 @@
 //!   whole by one `write` (alone, or with the other transactions of its group) and never spans two
 //!   files. Rotation happens between transactions, after the pending ones are written.
 //! * Nothing is acknowledged before it is in the file; with `sync_binlog = 1` nothing is reported
-//!   durable (by [`BinlogWriter::sync`] or [`BinlogWriter::durable`]) before an fsync covered it.
+//!   durable (by [`BinlogWriter::sync`] or [`BinlogWriter::durable`]) before an fsync covered it: of
+//!   the binlog file, or of the commit journal holding the same bytes, which recovery at open writes
+//!   back into the last file before it checks the tail.
 //! * A failed write is cut back (the file is truncated to where the write began) and poisons the
 //!   writer: every commit in that write fails, every later append fails until the log is reopened,
 //!   whose recovery removes any torn tail.
@@ -16,8 +18,10 @@
 //! Group commit (sync_binlog = 1): an append encodes its transaction into a pending buffer under the
 //! state mutex (no system call: the lock is held for a microsecond). A caller of
 //! [`BinlogWriter::sync`] becomes the leader if no fsync is running: it writes the pending buffer
-//! with one `write` (so a group costs one `write` + one fsync), notes the end, fsyncs outside the
-//! lock while the next group appends into the buffer, publishes the position and wakes the
+//! with one `write`, copies the same bytes as one record into the commit journal
+//! ([`crate::log::journal`]: a preallocated file, so its fdatasync is one overwrite, where the
+//! binlog's own would also have to write the grown inode), notes the end, fsyncs the journal outside
+//! the lock while the next group appends into the buffer, publishes the position and wakes the
 //! followers it covers one by one (each parked on its own thread handle, returning without taking
 //! the group mutex again: no thundering herd on one condvar), handing the lead to the first one it
 //! does not cover. With sync_binlog = 0 or N the append writes its transaction itself.
@@ -49,6 +53,7 @@ use crate::log::file::{
     encode_file_header, file_seq_cmp, is_framing_type, scan_file, set_in_use, FileSet, LogPos,
 };
 use crate::log::gtid::{Gtid, GtidState};
+use crate::log::journal::{self, Journal};
 
 /// Configuration of a [`BinlogWriter`].
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -188,6 +193,12 @@ struct WriteState {
     /// Encoded transactions appended but not yet written (they end at `pos`): with sync_binlog = 1
     /// the next group-commit leader writes them, otherwise the append that made them.
     pending: Vec<u8>,
+    /// The bytes of the last successful [`WriteState::write_pending`] and where they start in the
+    /// file: the group-commit leader copies them into the journal.
+    written: Vec<u8>,
+    written_at: u64,
+    /// The commit journal (sync_binlog = 1): the leader fsyncs it instead of the binlog file.
+    journal: Option<Journal>,
     /// What the first transaction in `pending` changed, to undo the batch if its write fails.
     batch_undo: BatchUndo,
     /// Test hook ([`BinlogWriter::inject_write_fault`]): the next append's transaction is written
@@ -255,7 +266,24 @@ impl BinlogWriter {
         cfg.validate()?;
         fs::create_dir_all(&cfg.dir).map_err(io_at(&cfg.dir))?;
         let files = FileSet::new(&cfg.dir, &cfg.basename)?;
+        // The commit journal first: it restores group commits whose binlog bytes never reached the
+        // disk, then the tail check sees the file as it was acknowledged.
+        if let Some(last) = files.read_index()?.last() {
+            journal::replay(&cfg.dir, &cfg.basename, last, &files.path(last))?;
+        }
         let (mut index, mut report, next_xid) = recover(&files, true)?;
+        let journal = if cfg.sync_binlog == 1 {
+            Some(Journal::open(&cfg.dir, &cfg.basename)?)
+        } else {
+            // Nothing will be journaled: an old journal (replayed above) would only mislead.
+            let path = journal::path(&cfg.dir, &cfg.basename);
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(Error::Io(format!("{}: {e}", path.display())))
+                }
+                _ => None,
+            }
+        };
         let state = report.gtid_state.clone();
         let name = match index.last() {
             Some(last) => files.next_name(last),
@@ -292,6 +320,9 @@ impl BinlogWriter {
                 closed: false,
                 unsynced: 0,
                 pending: Vec::with_capacity(1 << 16),
+                written: Vec::with_capacity(1 << 16),
+                written_at: 0,
+                journal,
                 batch_undo: BatchUndo::default(),
                 fault_after: None,
                 fault_at: None,
@@ -724,11 +755,40 @@ impl Inner {
 
     /// Writes the pending transactions with one `write`. On failure the file is cut back to where
     /// they begin, they are forgotten and the writer is poisoned: every commit among them fails.
-    fn flush_locked(&self, st: &mut WriteState) -> Result<()> {
+    /// Returns whether there was anything to write.
+    fn flush_locked(&self, st: &mut WriteState) -> Result<bool> {
+        let wrote = !st.pending.is_empty();
         match st.write_pending(&self.files) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(wrote),
             Err(msg) => Err(self.poison_locked(st, msg)),
         }
+    }
+
+    /// The group-commit leader, after [`Inner::flush_locked`] (`wrote`: it wrote a group): copies the
+    /// group into the commit journal and returns the file whose fsync makes everything written so
+    /// far durable: the journal, or the binlog file when nothing was journaled (no journal, nothing
+    /// written by this leader, or a group that did not fit before the end of the ring, for which the
+    /// binlog is fsynced now and the ring starts over).
+    fn journal_locked(&self, st: &mut WriteState, wrote: bool) -> Result<Arc<File>> {
+        let st = &mut *st;
+        let Some(j) = st.journal.as_mut().filter(|_| wrote) else { return Ok(st.file.clone()) };
+        match j.record(&st.name, st.written_at, &st.written) {
+            Ok(true) => return Ok(j.file().clone()),
+            Ok(false) => {}
+            Err(e) => {
+                let msg = format!("commit journal: {e}");
+                return Err(self.poison_locked(st, msg));
+            }
+        }
+        // Checkpoint: every record in the ring is durable in the binlog once this fsync returns.
+        if let Err(e) = st.file.sync_data() {
+            let msg = format!("fsync of {} (journal checkpoint) failed: {e}", st.name);
+            return Err(self.poison_locked(st, msg));
+        }
+        if let Some(j) = st.journal.as_mut() {
+            j.restart();
+        }
+        Ok(st.file.clone())
     }
 
     fn sync_to(&self, target: &LogPos) -> Result<()> {
@@ -775,12 +835,13 @@ impl Inner {
             drop(g);
             let snapshot = {
                 let mut st = self.lock_state();
-                self.flush_locked(&mut st).map(|()| {
-                    (
-                        st.file.clone(),
+                self.flush_locked(&mut st).and_then(|wrote| {
+                    let target = self.journal_locked(&mut st, wrote)?;
+                    Ok((
+                        target,
                         LogPos::new(st.name.clone(), st.pos),
                         self.appends.load(Ordering::SeqCst),
-                    )
+                    ))
                 })
             };
             let (file, upto, appends) = match snapshot {
@@ -940,6 +1001,10 @@ impl WriteState {
             }
             None => (&*self.file).write_all(&self.pending),
         };
+        if res.is_ok() {
+            std::mem::swap(&mut self.pending, &mut self.written);
+            self.written_at = start;
+        }
         self.pending.clear();
         let Err(e) = res else { return Ok(()) };
         let path = files.path(&self.name);
@@ -1163,6 +1228,71 @@ mod tests {
             xids += matches!(ev.event.body, EventBody::Xid(_)) as usize;
         }
         assert_eq!(xids, 3);
+    }
+
+    /// Commits made durable by the commit journal survive the loss of every binlog byte that was not
+    /// fsynced (the page cache of a machine that lost power): reopening rewrites them from the journal,
+    /// across a wrap of the journal's ring (whose checkpoint fsyncs the binlog).
+    #[test]
+    fn journaled_commits_survive_a_binlog_that_lost_its_unsynced_tail() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = open(tmp.path());
+        let big = |i: u64| TxnEvents {
+            is_ddl: false,
+            events: vec![(
+                1_700_000_000,
+                EventBody::query(
+                    7,
+                    "db",
+                    QueryStatus::standard(),
+                    &format!("INSERT INTO t VALUES ({i}, '{}')", "x".repeat(100_000)),
+                ),
+            )],
+        };
+        // About 6 MB: the 4 MiB ring wraps once (a checkpoint fsyncs the binlog).
+        let mut last = None;
+        for i in 0..60 {
+            let a = w.append(&big(i)).unwrap();
+            w.sync(&a).unwrap();
+            last = Some(a);
+        }
+        let last = last.unwrap();
+        let file = last.file.clone();
+        let path = tmp.path().join(&file);
+        let synced_len = {
+            // What an fsync of the binlog last covered: the checkpoint at the wrap. Everything after it
+            // is in the page cache only; a crash that loses it leaves the file at that length.
+            let st = w.inner.lock_state();
+            let used = st.journal.as_ref().map(|j| j.ring_used()).unwrap();
+            assert!(used < 2_500_000, "the ring started over ({used} bytes used)");
+            drop(st);
+            let mut r = LogReader::open(tmp.path(), "repld-bin", &file, 4).unwrap();
+            let mut checkpoint = 0;
+            while let Some(ev) = r.next_event().unwrap() {
+                checkpoint = ev.pos;
+                if checkpoint > 4_300_000 {
+                    break;
+                }
+            }
+            checkpoint
+        };
+        std::mem::forget(w); // a crash: no close, no STOP
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(synced_len).unwrap();
+        drop(f);
+        let (w, report) =
+            BinlogWriter::open(BinlogConfig { dir: tmp.path().into(), ..Default::default() })
+                .unwrap();
+        assert_eq!(report.bytes_cut, 0, "{report:?}");
+        assert_eq!(report.end, Some(LogPos::new(file.clone(), last.end_pos)));
+        assert_eq!(report.gtid_state.to_string(), last.gtid.to_string());
+        let mut r = LogReader::open(tmp.path(), "repld-bin", &file, 4).unwrap();
+        let mut queries = 0;
+        while let Some(ev) = r.next_event().unwrap() {
+            queries += matches!(ev.event.body, EventBody::Query { .. }) as usize;
+        }
+        assert_eq!(queries, 60);
+        w.close().unwrap();
     }
 
     /// A failed group write fails every commit in it, cuts the file back to where the group began,
