@@ -158,6 +158,12 @@ fn create_zeroed(path: &Path) -> Result<File> {
 fn read_header(path: &Path) -> Option<u64> {
     let mut h = [0u8; 20];
     File::open(path).ok()?.read_exact(&mut h).ok()?;
+    generation_of(&h)
+}
+
+/// The generation in a journal header (the file's first bytes), if it is valid.
+fn generation_of(h: &[u8]) -> Option<u64> {
+    let h = h.get(..20)?;
     let crc = u32::from_le_bytes(h[16..20].try_into().ok()?);
     (&h[..8] == HEADER_MAGIC && crc32fast::hash(&h[..16]) == crc)
         .then(|| u64::from_le_bytes(h[8..16].try_into().unwrap_or_default()))
@@ -200,7 +206,6 @@ fn parse(ring: &[u8], at: usize, generation: u64) -> Option<(Record<'_>, usize)>
 /// unreadable journal, or one without a valid header, replays nothing.
 pub fn replay(dir: &Path, basename: &str, last_file: &str, file_path: &Path) -> Result<usize> {
     let path = path(dir, basename);
-    let Some(generation) = read_header(&path) else { return Ok(0) };
     let mut ring = Vec::new();
     match File::open(&path) {
         Ok(f) => {
@@ -209,6 +214,7 @@ pub fn replay(dir: &Path, basename: &str, last_file: &str, file_path: &Path) -> 
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(io_at(&path)(e)),
     }
+    let Some(generation) = generation_of(&ring) else { return Ok(0) };
     let mut at = RING_START as usize;
     let mut prev: Option<u64> = None;
     let mut target: Option<File> = None;

@@ -770,7 +770,6 @@ impl Inner {
     /// written by this leader, or a group that did not fit before the end of the ring, for which the
     /// binlog is fsynced now and the ring starts over).
     fn journal_locked(&self, st: &mut WriteState, wrote: bool) -> Result<Arc<File>> {
-        let st = &mut *st;
         let Some(j) = st.journal.as_mut().filter(|_| wrote) else { return Ok(st.file.clone()) };
         match j.record(&st.name, st.written_at, &st.written) {
             Ok(true) => return Ok(j.file().clone()),

@@ -12,8 +12,9 @@
 //!
 //! Each dump runs in its connection's own task and reads files in `spawn_blocking`, so a slow replica
 //! only slows itself; a read of the last few hundred KiB before the durable position (what a caught-up
-//! replica asks for: bytes just written, in the page cache) is done on the task itself. While it streams, it holds the file it reads ([`crate::log::ReplicaHold`]) so that
-//! PURGE refuses to delete it. Positions it cannot serve get ERROR 1236, as MariaDB sends.
+//! replica asks for: bytes just written, in the page cache) is done on the task itself. While it
+//! streams, it holds the file it reads ([`crate::log::ReplicaHold`]) so that PURGE refuses to delete
+//! it. Positions it cannot serve get ERROR 1236, as MariaDB sends.
 
 use crate::error::{Error, Result};
 use crate::log::event::{flags, types, Event, EventBody, EventHeader};

@@ -84,8 +84,7 @@ pub async fn run(shared: Arc<Shared>, mut stop_rx: watch::Receiver<bool>) {
         let mut end = session(&shared, &mut writer, &mut stop_rx).await;
         // What a session left unpublished (a group the source broke off) is stored all the same.
         if let Err(e) = writer.publish(shared.cfg.sync_relay_log) {
-            end =
-                SessionEnd::Fatal { code: 1595, message: format!("Relay log write failure: {e}") };
+            end = relay_write_failure(e);
         }
         match end {
             SessionEnd::Stopped => break,
@@ -331,6 +330,11 @@ impl GroupTracker {
     }
 }
 
+/// A relay log write that failed stops the IO thread (ER_SLAVE_RELAY_LOG_WRITE_FAILURE).
+fn relay_write_failure(e: Error) -> SessionEnd {
+    SessionEnd::Fatal { code: 1595, message: format!("Relay log write failure: {e}") }
+}
+
 fn now_unix_secs_f64() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
@@ -404,10 +408,7 @@ fn receive(
         if completed.is_some() {
             shared.live().pending.pop_back();
         }
-        return Err(SessionEnd::Fatal {
-            code: 1595,
-            message: format!("Relay log write failure: {e}"),
-        });
+        return Err(relay_write_failure(e));
     }
     if let Some(gtid) = completed {
         let mut live = shared.live();
@@ -420,10 +421,7 @@ fn receive(
     }
     if !tracker.in_group() {
         if let Err(e) = writer.maybe_rotate(shared.cfg.max_relay_log_size) {
-            return Err(SessionEnd::Fatal {
-                code: 1595,
-                message: format!("Relay log write failure: {e}"),
-            });
+            return Err(relay_write_failure(e));
         }
     }
     Ok(())
