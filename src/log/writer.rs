@@ -168,6 +168,8 @@ struct Inner {
     holds: Mutex<BTreeMap<u64, (String, String)>>,
     next_hold: AtomicU64,
     fsyncs: AtomicU64,
+    /// Total time spent in the group-commit leaders' fsyncs, in nanoseconds.
+    fsync_nanos: AtomicU64,
     /// Transactions appended since open (changed under the state lock).
     appends: AtomicU64,
     /// Callers inside [`Inner::sync_to`].
@@ -340,6 +342,7 @@ impl BinlogWriter {
             holds: Mutex::new(BTreeMap::new()),
             next_hold: AtomicU64::new(1),
             fsyncs: AtomicU64::new(0),
+            fsync_nanos: AtomicU64::new(0),
             appends: AtomicU64::new(0),
             callers: AtomicU64::new(0),
             gathering: AtomicBool::new(false),
@@ -461,6 +464,11 @@ impl BinlogWriter {
     /// Number of fsyncs of binlog data made by appends and syncs since open (rotation not counted).
     pub fn fsync_count(&self) -> u64 {
         self.inner.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// Total time the group-commit leaders (sync_binlog = 1) spent in their fsyncs since open.
+    pub fn fsync_time(&self) -> Duration {
+        Duration::from_nanos(self.inner.fsync_nanos.load(Ordering::Relaxed))
     }
 
     /// Closes the current file and continues in a new one (FLUSH BINARY LOGS).
@@ -855,6 +863,7 @@ impl Inner {
             let took = started.elapsed();
             crate::metrics::METRICS.fsync_latency.observe(took);
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            self.fsync_nanos.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
             g = self.lock_group();
             g.leader = false;
             g.expect = self.callers.load(Ordering::SeqCst);
