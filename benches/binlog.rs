@@ -3,8 +3,8 @@
 //! Prints transactions/s of ~200-byte transactions at 1, 8 and 64 concurrent appenders (each thread
 //! calls append + sync), transactions per fsync, the leaders' mean fsync latency and the mean time
 //! from one fsync to the next (cycle: the fsync plus waking the group and gathering the next one),
-//! and read MB/s of LogReader (owned and borrowed
-//! events, with and without decoding bodies) vs reading the file raw.
+//! and read MB/s of LogReader (owned and borrowed events, with and without decoding bodies) vs
+//! reading the file raw.
 //!
 //! The disk's fsync latency drifts several-fold within minutes, so the three concurrency levels are
 //! measured interleaved, `BENCH_ROUNDS` rounds (default 5) of `BENCH_SECS` seconds (default 1) each,
