@@ -174,6 +174,8 @@ struct Inner {
     appends: AtomicU64,
     /// Callers inside [`Inner::sync_to`].
     callers: AtomicU64,
+    /// `callers` when the last fsync ended (a copy of [`GroupState::expect`] read without the lock).
+    last_callers: AtomicU64,
     /// A leader is waiting in [`Inner::gather`] until `appends` reaches `gather_want`; the append
     /// that reaches it clears the flag and unparks `gatherer`.
     gathering: AtomicBool,
@@ -345,6 +347,7 @@ impl BinlogWriter {
             fsync_nanos: AtomicU64::new(0),
             appends: AtomicU64::new(0),
             callers: AtomicU64::new(0),
+            last_callers: AtomicU64::new(0),
             gathering: AtomicBool::new(false),
             gather_want: AtomicU64::new(0),
             gatherer: Mutex::new(None),
@@ -464,6 +467,12 @@ impl BinlogWriter {
     /// Number of fsyncs of binlog data made by appends and syncs since open (rotation not counted).
     pub fn fsync_count(&self) -> u64 {
         self.inner.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// How many callers were waiting in [`BinlogWriter::sync`] when the last group-commit fsync
+    /// ended (the leader included): 1 when commits come one at a time.
+    pub fn last_group_callers(&self) -> u64 {
+        self.inner.last_callers.load(Ordering::Relaxed)
     }
 
     /// Total time the group-commit leaders (sync_binlog = 1) spent in their fsyncs since open.
@@ -867,6 +876,7 @@ impl Inner {
             g = self.lock_group();
             g.leader = false;
             g.expect = self.callers.load(Ordering::SeqCst);
+            self.last_callers.store(g.expect, Ordering::Relaxed);
             g.appends_at_snapshot = appends;
             g.last_fsync = took;
             if let Err(e) = res {

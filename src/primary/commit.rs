@@ -9,7 +9,8 @@
 //! 2. release the session's row locks if its transaction is over, so that transactions waiting for
 //!    them can execute while this one waits for its fsync;
 //! 3. hand the position to the [`Syncer`] thread and wait: it runs [`BinlogWriter::sync`] (one fsync
-//!    covers every transaction appended so far: group commit), then
+//!    covers every transaction appended so far: group commit), then (a commit that comes alone does
+//!    steps 3 and 4 itself, see below)
 //! 4. [`Engine::apply`]s the published write sets up to the newest synced one, in one sled batch
 //!    together with the binlog position they reach ([`AppliedPos`]), and announces the applied
 //!    sequence number to every waiting session at once;
@@ -17,7 +18,11 @@
 //!
 //! One long-lived syncer thread (rather than a blocking task per commit) keeps the thread handoffs
 //! per transaction to two: the session wakes the syncer if it sleeps, and the syncer wakes the
-//! sessions of a whole group with one `watch` update.
+//! sessions of a whole group with one `watch` update. When commits come one at a time (one session
+//! running a statement, no other commit in flight, and the binlog's last fsync had one caller),
+//! even those two wake-ups are most of the cost beyond the fsync on a VM, so the session syncs and
+//! applies on its own worker thread, blocking it for one fsync; any commit arriving meanwhile goes
+//! to the syncer and shares or follows that fsync through the binlog's group commit.
 //!
 //! Invariants: the store never holds a transaction whose events are not durable in the binlog (the
 //! apply follows the sync); binlog order = sequence order = apply order; the store's recorded
@@ -28,6 +33,7 @@ use crate::log::{Appended, TxnEvents};
 use crate::primary::events::statement_events;
 use crate::primary::state::{AppliedPos, Shared};
 use crate::sql::PendingCommit;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -46,6 +52,9 @@ pub struct Syncer {
     pending: Mutex<Option<(u64, Appended, AppliedPos)>>,
     wake: Condvar,
     done: watch::Sender<SyncDone>,
+    /// Commits between their append and their wake-up (see [`commit`]): the one that finds none
+    /// in flight syncs on its own thread.
+    in_flight: AtomicUsize,
 }
 
 impl Default for Syncer {
@@ -54,6 +63,7 @@ impl Default for Syncer {
             pending: Mutex::new(None),
             wake: Condvar::new(),
             done: watch::channel(SyncDone::default()).0,
+            in_flight: AtomicUsize::new(0),
         }
     }
 }
@@ -95,18 +105,27 @@ fn sync_loop(weak: Weak<Shared>) {
             p.take()
         };
         let Some((seq, appended, pos)) = next else { continue };
-        let res = shared.binlog.sync(&appended).and_then(|()| apply_up_to(&shared, seq, &pos));
-        match res {
-            Ok(()) => {
-                // Globals first: a session woken by the watch must see its own GTID.
-                shared.publish_gtid_globals();
-                shared.syncer.done.send_modify(|d| d.seq = d.seq.max(seq));
-            }
-            Err(e) => {
-                tracing::error!(cause = %e, "binlog sync failed; commits are refused from now on");
-                shared.syncer.done.send_modify(|d| d.error = Some(e.to_string()));
-                return;
-            }
+        if sync_and_apply(&shared, seq, &appended, &pos).is_err() {
+            return;
+        }
+    }
+}
+
+/// Steps 3 and 4 for the transactions up to `seq` (the last one at `appended`, reaching `pos`):
+/// fsync, apply, announce. A failure is announced to every waiting session (the binlog is then
+/// poisoned, so no later commit gets this far).
+fn sync_and_apply(shared: &Shared, seq: u64, appended: &Appended, pos: &AppliedPos) -> Result<()> {
+    match shared.binlog.sync(appended).and_then(|()| apply_up_to(shared, seq, pos)) {
+        Ok(()) => {
+            // Globals first: a session woken by the watch must see its own GTID.
+            shared.publish_gtid_globals();
+            shared.syncer.done.send_modify(|d| d.seq = d.seq.max(seq));
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "binlog sync failed; commits are refused from now on");
+            shared.syncer.done.send_modify(|d| d.error = Some(e.to_string()));
+            Err(e)
         }
     }
 }
@@ -134,6 +153,23 @@ pub async fn commit(
     // Whatever was appended before a failure is synced and applied all the same: it is in the log.
     let Some((seq, appended, pos)) = last else { return appended_all };
     let mut done = shared.syncer.done.subscribe();
+    let in_flight = Running::enter(&shared.syncer.in_flight);
+    if in_flight.alone
+        && shared.running.load(Ordering::SeqCst) <= 1
+        && shared.binlog.last_group_callers() <= 1
+    {
+        // Commits come one at a time (the last fsync had one caller), this is the only session
+        // running a statement, and no other commit is between append and wake-up: fsync and apply
+        // on this thread instead of handing over to the syncer and being woken by it (two thread
+        // wake-ups, each costing tens of microseconds on a VM whose idle vCPUs halt). The worker
+        // thread is blocked for one fsync (the binlog's leader does not wait to gather a group
+        // after an fsync with one caller), which is why other sessions must be idle: a statement
+        // that arrives meanwhile runs on the other workers, and its commit finds this one in
+        // flight and goes to the syncer, whose sync joins or follows this fsync in the binlog's
+        // group commit.
+        sync_and_apply(shared, seq, &appended, &pos)?;
+        return appended_all;
+    }
     shared.syncer.request(seq, appended, pos)?;
     let d = done
         .wait_for(|d| d.seq >= seq || d.error.is_some())
@@ -144,6 +180,27 @@ pub async fn commit(
         return Err(Error::Io(format!("binlog not durable: {}", d.error.unwrap_or_default())));
     }
     appended_all
+}
+
+/// One unit of a counter ([`Syncer::in_flight`], [`Shared::running`]) while it lives.
+pub struct Running<'a> {
+    count: &'a AtomicUsize,
+    /// The counter was zero when this one entered.
+    pub alone: bool,
+}
+
+impl<'a> Running<'a> {
+    /// Counts one in `count` until dropped.
+    pub fn enter(count: &'a AtomicUsize) -> Self {
+        let alone = count.fetch_add(1, Ordering::SeqCst) == 0;
+        Running { count, alone }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What step 1 logged last: sequence number, where, and the position it reaches.

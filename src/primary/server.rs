@@ -84,6 +84,7 @@ impl Server {
             control,
             started: Instant::now(),
             questions: AtomicU64::new(0),
+            running: Default::default(),
         };
         shared.publish_globals();
         let shared = Arc::new(shared);

@@ -234,6 +234,9 @@ impl Conn {
                     continue;
                 }
             };
+            let statement = matches!(cmd, Command::Query(_) | Command::StmtExecute { .. });
+            let shared = self.shared.clone();
+            let _running = statement.then(|| commit::Running::enter(&shared.running));
             if !self.dispatch(cmd).await? {
                 return Ok(());
             }

@@ -145,6 +145,9 @@ pub struct Shared {
     pub started: Instant,
     /// Statements received (COM_STATISTICS `Questions`).
     pub questions: AtomicU64,
+    /// Sessions running a statement (COM_QUERY or COM_STMT_EXECUTE) right now: a commit that is
+    /// the only one syncs on its own thread ([`crate::primary::commit`]).
+    pub running: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
