@@ -97,6 +97,9 @@ impl Histogram {
 pub struct Metrics {
     /// Transactions committed to the binary log.
     pub commits: Counter,
+    /// Commits that synced and applied on their session's own thread (they came alone, see
+    /// [`crate::primary::commit`]), not through the syncer thread.
+    pub commits_synced_inline: Counter,
     /// Bytes appended to the binary log.
     pub binlog_bytes: Counter,
     /// fsync latency of the binary log.
@@ -116,6 +119,7 @@ pub struct Metrics {
 /// The process's metrics.
 pub static METRICS: Metrics = Metrics {
     commits: Counter::new(),
+    commits_synced_inline: Counter::new(),
     binlog_bytes: Counter::new(),
     fsync_latency: Histogram::new(),
     replica_applied: Counter::new(),
@@ -146,6 +150,11 @@ pub fn render() -> String {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
     };
     counter("repld_commits_total", "Transactions committed to the binary log.", m.commits.get());
+    counter(
+        "repld_commits_synced_inline_total",
+        "Commits that came alone and synced on their session's thread, not the syncer's.",
+        m.commits_synced_inline.get(),
+    );
     // Every group-commit fsync is observed by the latency histogram: its count is the fsync count.
     counter(
         "repld_binlog_fsyncs_total",

@@ -882,6 +882,8 @@ async fn admin_statements_status_events_flush_purge_hosts_processlist() {
         rows.iter().find(|(k, _)| k == n).map(|(_, v)| v.parse::<u64>().unwrap())
     };
     assert_eq!(get(&status, "Binlog_commits"), Some(7), "{status:?}");
+    // One session committing one transaction at a time: every commit synced on its own thread.
+    assert_eq!(get(&status, "Binlog_commits_synced_inline"), Some(7), "{status:?}");
     assert!(get(&status, "Threads_connected").unwrap() >= 1);
     assert!(get(&status, "Questions").unwrap() >= 8);
     let uptime: Vec<(String, String)> = c.query("SHOW STATUS LIKE 'upTIME%'").await.unwrap();

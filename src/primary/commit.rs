@@ -157,10 +157,12 @@ pub async fn commit(
     if in_flight.alone
         && shared.running.load(Ordering::SeqCst) <= 1
         && shared.binlog.last_group_callers() <= 1
+        && (release.is_none() || !shared.locks.any_held())
     {
         // Commits come one at a time (the last fsync had one caller), this is the only session
-        // running a statement, and no other commit is between append and wake-up: fsync and apply
-        // on this thread instead of handing over to the syncer and being woken by it (two thread
+        // running a statement, no other write transaction is open (this one's locks are released
+        // above) and no other commit is between append and wake-up: fsync and apply on this
+        // thread instead of handing over to the syncer and being woken by it (two thread
         // wake-ups, each costing tens of microseconds on a VM whose idle vCPUs halt). The worker
         // thread is blocked for one fsync (the binlog's leader does not wait to gather a group
         // after an fsync with one caller), which is why other sessions must be idle: a statement
@@ -168,6 +170,7 @@ pub async fn commit(
         // flight and goes to the syncer, whose sync joins or follows this fsync in the binlog's
         // group commit.
         sync_and_apply(shared, seq, &appended, &pos)?;
+        crate::metrics::METRICS.commits_synced_inline.add(1);
         return appended_all;
     }
     shared.syncer.request(seq, appended, pos)?;

@@ -205,6 +205,12 @@ impl LockTable {
         }
     }
 
+    /// Whether any owner holds a row lock or the exclusive lock (a write transaction is open).
+    pub fn any_held(&self) -> bool {
+        let st = self.state();
+        !st.held.is_empty() || st.exclusive.is_some()
+    }
+
     /// Whether `owner` holds the exclusive lock.
     pub fn holds_exclusive(&self, owner: u32) -> bool {
         self.state().exclusive == Some(owner)

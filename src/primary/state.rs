@@ -183,6 +183,7 @@ impl Shared {
             ("Queries".into(), questions),
             ("Binlog_commits".into(), int(m.commits.get())),
             ("Binlog_group_commits".into(), int(m.fsync_latency.count())),
+            ("Binlog_commits_synced_inline".into(), int(m.commits_synced_inline.get())),
             ("Binlog_bytes_written".into(), int(m.binlog_bytes.get())),
             ("Slaves_connected".into(), int(slaves)),
             ("Rpl_transactions_applied".into(), int(m.replica_applied.get())),
