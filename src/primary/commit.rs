@@ -19,7 +19,8 @@
 //! One long-lived syncer thread (rather than a blocking task per commit) keeps the thread handoffs
 //! per transaction to two: the session wakes the syncer if it sleeps, and the syncer wakes the
 //! sessions of a whole group with one `watch` update. When commits come one at a time (one session
-//! running a statement, no other commit in flight, and the binlog's last fsync had one caller),
+//! running a statement, no other write transaction open, no other commit in flight, and the
+//! binlog's last fsync had one caller),
 //! even those two wake-ups are most of the cost beyond the fsync on a VM, so the session syncs and
 //! applies on its own worker thread, blocking it for one fsync; any commit arriving meanwhile goes
 //! to the syncer and shares or follows that fsync through the binlog's group commit.
@@ -152,7 +153,6 @@ pub async fn commit(
     }
     // Whatever was appended before a failure is synced and applied all the same: it is in the log.
     let Some((seq, appended, pos)) = last else { return appended_all };
-    let mut done = shared.syncer.done.subscribe();
     let in_flight = Running::enter(&shared.syncer.in_flight);
     if in_flight.alone
         && shared.running.load(Ordering::SeqCst) <= 1
@@ -173,6 +173,7 @@ pub async fn commit(
         crate::metrics::METRICS.commits_synced_inline.add(1);
         return appended_all;
     }
+    let mut done = shared.syncer.done.subscribe();
     shared.syncer.request(seq, appended, pos)?;
     let d = done
         .wait_for(|d| d.seq >= seq || d.error.is_some())

@@ -234,9 +234,10 @@ impl Conn {
                     continue;
                 }
             };
+            // Counted in `Shared::running` while it runs (statements only: a dump runs for good).
             let statement = matches!(cmd, Command::Query(_) | Command::StmtExecute { .. });
-            let shared = self.shared.clone();
-            let _running = statement.then(|| commit::Running::enter(&shared.running));
+            let shared = statement.then(|| self.shared.clone());
+            let _running = shared.as_ref().map(|s| commit::Running::enter(&s.running));
             if !self.dispatch(cmd).await? {
                 return Ok(());
             }
