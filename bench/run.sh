@@ -9,8 +9,13 @@
 # SQL thread is stopped, oltp_write_only runs at 8 threads for DUR seconds, the IO thread receives all of
 # it, then the SQL thread is started and timed until it has applied everything.
 #
+# Rounds: with ROUNDS=N the matrix runs N times per system, the systems alternating (round 1 in SYSTEMS
+# order, round 2 reversed, ...), each system's pair started fresh and stopped before the other's starts.
+# This VM's speed drifts by tens of percent over minutes, so a ratio is taken per round (the two systems
+# back to back) and the table prints every round's ratio and their median.
+#
 # Knobs: DUR (20) TABLES (4) SIZE (10000) INSERT_N (20000) PS_MODE (auto) OUT (/tmp/repld-bench) APPLY_RATE (1)
-#        SYSTEMS ("repld mariadb")  REPLD_BIN (target/release/repld, built if missing)
+#        SYSTEMS ("repld mariadb")  REPLD_BIN (target/release/repld, built if missing)  ROUNDS (1)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -20,17 +25,19 @@ TABLES=${TABLES:-4}
 SIZE=${SIZE:-10000}
 INSERT_N=${INSERT_N:-20000}
 PS_MODE=${PS_MODE:-auto}
+ROUNDS=${ROUNDS:-1}
 SYSTEMS=${SYSTEMS:-"repld mariadb"}
 REPLD_BIN=${REPLD_BIN:-$ROOT/target/release/repld}
 export PAIR_DIR=${PAIR_DIR:-$OUT/mariadb-pair}
 mkdir -p "$OUT"
 RES=$OUT/results.tsv
-printf 'system\tmetric\tvalue\n' >"$RES"
+printf 'round\tsystem\tmetric\tvalue\n' >"$RES"
+ROUND=1
 
 # shellcheck source=mariadb/run-pair.sh
 . "$HERE/mariadb/run-pair.sh"   # p_sql/r_sql, primary_pos, replica_pos, wait_catchup, pair_* for MariaDB
 
-record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" | tee -a "$RES" >&2; }
+record() { printf '%s\t%s\t%s\t%s\n' "$ROUND" "$1" "$2" "$3" | tee -a "$RES" >&2; }
 rss_mb() { awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo NA; }
 
 # --- repld pair -----------------------------------------------------------------------------------
@@ -163,8 +170,8 @@ run_matrix() {
 }
 
 trap 'repld_stop; pair_stop >/dev/null 2>&1 || true' EXIT
-for sys in $SYSTEMS; do
-    if [ "$sys" = repld ]; then repld_start; use_system repld; run_matrix; repld_stop
+run_system() { # repld|mariadb
+    if [ "$1" = repld ]; then repld_start; use_system repld; run_matrix; repld_stop
     else
         export SYNC_BINLOG=1 FLUSH_AT_COMMIT=1
         # use_system repld redefined p_sql/r_sql: take run-pair.sh's MariaDB clients back.
@@ -172,14 +179,37 @@ for sys in $SYSTEMS; do
         . "$HERE/mariadb/run-pair.sh"
         pair_init; pair_start; pair_setup_replication; use_system mariadb; run_matrix; pair_stop
     fi
+}
+for ROUND in $(seq 1 "$ROUNDS"); do
+    order=$SYSTEMS
+    [ $((ROUND % 2)) = 0 ] && order=$(echo "$SYSTEMS" | awk '{for (i=NF;i>0;i--) printf "%s%s", $i, (i>1?" ":"")}')
+    for sys in $order; do echo "== round $ROUND: $sys" >&2; run_system "$sys"; done
 done
 
 # One table: metric | repld | MariaDB | ratio (repld / MariaDB; for catch-up and RSS lower is better).
+# With several rounds: each system's median, each round's ratio, and the median of those ratios.
 echo
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC') DUR=${DUR}s TABLES=$TABLES SIZE=$SIZE ps-mode=$PS_MODE, $(nproc) cores"
-awk -F'\t' 'NR>1 { v[$1 FS $2]=$3; if (!seen[$2]++) order[++n]=$2 }
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC') DUR=${DUR}s TABLES=$TABLES SIZE=$SIZE ps-mode=$PS_MODE, $(nproc) cores, $ROUNDS round(s)"
+awk -F'\t' -v rounds="$ROUNDS" '
+  function median(list,   a, n, i, j, t) {
+    n = split(list, a, " "); if (n == 0) return ""
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] + 0 > t + 0; j--) a[j+1] = a[j]; a[j+1] = t }
+    return (n % 2) ? a[(n+1)/2] : sprintf("%.4g", (a[n/2] + a[n/2+1]) / 2)
+  }
+  function num(x) { return x ~ /^[0-9.]+$/ && x + 0 > 0 }
+  NR>1 { v[$1 FS $2 FS $3]=$4; if (!seen[$3]++) order[++n]=$3 }
   END {
-    printf "%-34s %12s %12s %8s\n", "metric", "repld", "MariaDB", "ratio"
-    for (i=1;i<=n;i++) { m=order[i]; a=v["repld" FS m]; b=v["mariadb" FS m]
-      r = (a+0>0 && b+0>0) ? sprintf("%.2f", a/b) : "-"
-      printf "%-34s %12s %12s %8s\n", m, (a==""?"-":a), (b==""?"-":b), r } }' "$RES" | tee "$OUT/table.txt"
+    printf "%-36s %10s %10s", "metric", "repld", "MariaDB"
+    if (rounds > 1) for (r=1;r<=rounds;r++) printf " %7s", "r" r
+    printf " %8s\n", (rounds > 1 ? "median" : "ratio")
+    for (i=1;i<=n;i++) { m=order[i]; la=""; lb=""; lr=""; ta=""; tb=""; cells=""
+      for (r=1;r<=rounds;r++) { a=v[r FS "repld" FS m]; b=v[r FS "mariadb" FS m]
+        if (num(a)) la = la " " a; if (num(b)) lb = lb " " b
+        if (a != "" && !num(a)) ta = (ta == "" || ta == a) ? a : "mixed"
+        if (b != "" && !num(b)) tb = (tb == "" || tb == b) ? b : "mixed"
+        x = (num(a) && num(b)) ? sprintf("%.2f", a/b) : "-"
+        if (x != "-") lr = lr " " x; cells = cells sprintf(" %7s", x) }
+      a = (rounds > 1) ? (la != "" ? median(la) : ta) : v[1 FS "repld" FS m]
+      b = (rounds > 1) ? (lb != "" ? median(lb) : tb) : v[1 FS "mariadb" FS m]
+      if (rounds == 1) cells = ""
+      printf "%-36s %10s %10s%s %8s\n", m, (a==""?"-":a), (b==""?"-":b), cells, (lr==""?"-":median(lr)) } }' "$RES" | tee "$OUT/table.txt"
