@@ -207,7 +207,7 @@ awk -F'\t' -v rounds="$ROUNDS" '
         if (num(a)) la = la " " a; if (num(b)) lb = lb " " b
         if (a != "" && !num(a)) ta = (ta == "" || ta == a) ? a : "mixed"
         if (b != "" && !num(b)) tb = (tb == "" || tb == b) ? b : "mixed"
-        x = (num(a) && num(b)) ? sprintf("%.2f", a/b) : "-"
+        x = (num(a) && num(b)) ? sprintf(a/b < 0.1 ? "%.3f" : "%.2f", a/b) : "-"
         if (x != "-") lr = lr " " x; cells = cells sprintf(" %7s", x) }
       a = (rounds > 1) ? (la != "" ? median(la) : ta) : v[1 FS "repld" FS m]
       b = (rounds > 1) ? (lb != "" ? median(lb) : tb) : v[1 FS "mariadb" FS m]

@@ -50,7 +50,7 @@ pub struct SyncDone {
 
 /// The group-commit thread's mailbox: the newest appended transaction not yet synced.
 pub struct Syncer {
-    pending: Mutex<Option<(u64, Appended, AppliedPos)>>,
+    pending: Mutex<Mailbox>,
     wake: Condvar,
     done: watch::Sender<SyncDone>,
     /// Commits between their append and their wake-up (see [`commit`]): the one that finds none
@@ -61,7 +61,7 @@ pub struct Syncer {
 impl Default for Syncer {
     fn default() -> Self {
         Syncer {
-            pending: Mutex::new(None),
+            pending: Mutex::new(Mailbox::default()),
             wake: Condvar::new(),
             done: watch::channel(SyncDone::default()).0,
             in_flight: AtomicUsize::new(0),
@@ -82,13 +82,29 @@ impl Syncer {
 
     fn request(&self, seq: u64, appended: Appended, pos: AppliedPos) -> Result<()> {
         let mut p = self.pending.lock().map_err(|_| Error::Abort("sync state poisoned".into()))?;
-        if p.as_ref().is_none_or(|(s, _, _)| *s < seq) {
-            *p = Some((seq, appended, pos));
+        if p.next.as_ref().is_none_or(|(s, _, _)| *s < seq) {
+            p.next = Some((seq, appended, pos));
         }
+        // The syncer looks at `next` before it sleeps (under this lock), so a wake-up is only
+        // needed when it sleeps: a busy syncer takes the request when its fsync ends, without a
+        // futex system call per commit.
+        let sleeping = std::mem::take(&mut p.sleeping);
         drop(p);
-        self.wake.notify_one();
+        if sleeping {
+            self.wake.notify_one();
+        }
         Ok(())
     }
+}
+
+/// What [`Syncer::request`] hands to the syncer thread.
+#[derive(Default)]
+struct Mailbox {
+    /// The newest appended transaction not yet synced: sequence number, where, position reached.
+    next: Option<(u64, Appended, AppliedPos)>,
+    /// The syncer is waiting on [`Syncer::wake`] (set by it under the lock, cleared by the request
+    /// that wakes it).
+    sleeping: bool,
 }
 
 /// The syncer thread: take the newest appended transaction, fsync, apply, announce; repeat.
@@ -97,13 +113,15 @@ fn sync_loop(weak: Weak<Shared>) {
         let Some(shared) = weak.upgrade() else { return };
         let next = {
             let Ok(mut p) = shared.syncer.pending.lock() else { return };
-            if p.is_none() {
+            if p.next.is_none() {
+                p.sleeping = true;
                 p = match shared.syncer.wake.wait_timeout(p, Duration::from_millis(200)) {
                     Ok((p, _)) => p,
                     Err(_) => return,
                 };
+                p.sleeping = false;
             }
-            p.take()
+            p.next.take()
         };
         let Some((seq, appended, pos)) = next else { continue };
         if sync_and_apply(&shared, seq, &appended, &pos).is_err() {
