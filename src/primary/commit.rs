@@ -50,7 +50,7 @@ pub struct SyncDone {
 
 /// The group-commit thread's mailbox: the newest appended transaction not yet synced.
 pub struct Syncer {
-    pending: Mutex<Mailbox>,
+    mailbox: Mutex<Mailbox>,
     wake: Condvar,
     done: watch::Sender<SyncDone>,
     /// Commits between their append and their wake-up (see [`commit`]): the one that finds none
@@ -61,7 +61,7 @@ pub struct Syncer {
 impl Default for Syncer {
     fn default() -> Self {
         Syncer {
-            pending: Mutex::new(Mailbox::default()),
+            mailbox: Mutex::new(Mailbox::default()),
             wake: Condvar::new(),
             done: watch::channel(SyncDone::default()).0,
             in_flight: AtomicUsize::new(0),
@@ -81,7 +81,7 @@ impl Syncer {
     }
 
     fn request(&self, seq: u64, appended: Appended, pos: AppliedPos) -> Result<()> {
-        let mut p = self.pending.lock().map_err(|_| Error::Abort("sync state poisoned".into()))?;
+        let mut p = self.mailbox.lock().map_err(|_| Error::Abort("sync state poisoned".into()))?;
         if p.next.as_ref().is_none_or(|(s, _, _)| *s < seq) {
             p.next = Some((seq, appended, pos));
         }
@@ -101,7 +101,7 @@ impl Syncer {
 #[derive(Default)]
 struct Mailbox {
     /// The newest appended transaction not yet synced: sequence number, where, position reached.
-    next: Option<(u64, Appended, AppliedPos)>,
+    next: Last,
     /// The syncer is waiting on [`Syncer::wake`] (set by it under the lock, cleared by the request
     /// that wakes it).
     sleeping: bool,
@@ -112,7 +112,7 @@ fn sync_loop(weak: Weak<Shared>) {
     loop {
         let Some(shared) = weak.upgrade() else { return };
         let next = {
-            let Ok(mut p) = shared.syncer.pending.lock() else { return };
+            let Ok(mut p) = shared.syncer.mailbox.lock() else { return };
             if p.next.is_none() {
                 p.sleeping = true;
                 p = match shared.syncer.wake.wait_timeout(p, Duration::from_millis(200)) {
@@ -225,7 +225,8 @@ impl Drop for Running<'_> {
     }
 }
 
-/// What step 1 logged last: sequence number, where, and the position it reaches.
+/// What step 1 logged last (and what the syncer is asked to make durable): sequence number, where,
+/// and the position it reaches.
 type Last = Option<(u64, Appended, AppliedPos)>;
 
 /// Step 1 for every commit: append and publish. Returns the last one appended, and the error that
