@@ -257,7 +257,8 @@ struct GroupState {
     last_fsync: Duration,
 }
 
-/// The longest a leader waits for committers to join its fsync (see the module docs).
+/// The longest a leader waits for committers to join its fsync, and the longest a follower
+/// yield-spins before it parks (see the module docs).
 const MAX_GATHER: Duration = Duration::from_millis(2);
 
 fn now_secs() -> u32 {
