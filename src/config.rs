@@ -18,6 +18,11 @@ use serde::Deserialize;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
+/// Default of [`ServerConfig::dump_linger_us`]: one millisecond, the runtime's timer resolution.
+pub const DEFAULT_DUMP_LINGER_US: u64 = 1000;
+/// Largest accepted [`ServerConfig::dump_linger_us`].
+pub const MAX_DUMP_LINGER_US: u64 = 1_000_000;
+
 /// Which role a server starts in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -126,6 +131,11 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Seconds a client connection may stay idle between commands before the server closes it.
     pub wait_timeout: u64,
+    /// Microseconds a binlog dump that is caught up lets pass between two sends: commits that become
+    /// durable meanwhile go to the replica together (one wake-up of the dump and of the replica's
+    /// threads for several transactions). The first commit after a quiet spell is sent at once;
+    /// 0 = every fsync's transactions are sent as soon as they are durable.
+    pub dump_linger_us: u64,
     /// Log level (`error`, `warn`, `info`, `debug`, `trace`, or a tracing filter); `RUST_LOG` wins.
     pub log_level: String,
     /// Address of the Prometheus `/metrics` HTTP endpoint (`host:port`); unset = no endpoint.
@@ -148,6 +158,7 @@ impl Default for ServerConfig {
             binlog_expire_logs_seconds: 0,
             max_connections: 151,
             wait_timeout: 28800,
+            dump_linger_us: DEFAULT_DUMP_LINGER_US,
             log_level: "info".into(),
             metrics_listen: None,
             replica: ReplicaConfig::default(),
@@ -198,6 +209,9 @@ impl ServerConfig {
         }
         if self.max_connections == 0 {
             return errinput!("max_connections: must be at least 1");
+        }
+        if self.dump_linger_us > MAX_DUMP_LINGER_US {
+            return errinput!("dump_linger_us: must be at most {MAX_DUMP_LINGER_US} (one second)");
         }
         if self.wait_timeout == 0 {
             return errinput!("wait_timeout: must be at least 1 second");
@@ -311,6 +325,9 @@ pub struct ServerFlags {
     /// Idle seconds before a client connection is closed (default 28800).
     #[arg(long)]
     pub wait_timeout: Option<u64>,
+    /// Microseconds a caught-up binlog dump lets pass between sends (default 1000; 0 = none).
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub dump_linger_us: Option<u64>,
     /// Log level or tracing filter (default info; RUST_LOG wins).
     #[arg(long)]
     pub log_level: Option<String>,
@@ -354,6 +371,7 @@ impl ServerFlags {
         set(&mut config.binlog_expire_logs_seconds, &self.binlog_expire_logs_seconds);
         set(&mut config.max_connections, &self.max_connections);
         set(&mut config.wait_timeout, &self.wait_timeout);
+        set(&mut config.dump_linger_us, &self.dump_linger_us);
         set(&mut config.log_level, &self.log_level);
         if self.metrics_listen.is_some() {
             config.metrics_listen = self.metrics_listen.clone();
@@ -465,6 +483,9 @@ mod tests {
         assert!(
             err(ServerConfig { log_level: "[[[".into(), ..base.clone() }).starts_with("log_level")
         );
+        assert!(err(ServerConfig { dump_linger_us: MAX_DUMP_LINGER_US + 1, ..base.clone() })
+            .starts_with("dump_linger_us"));
+        assert!(ServerConfig { dump_linger_us: 0, ..base.clone() }.validate().is_ok());
         let mut dup = base.clone();
         dup.accounts.push(AccountConfig::default_root());
         assert!(err(dup).starts_with("accounts[1].name"));
@@ -493,9 +514,10 @@ mod tests {
         let c = resolve_config(
             None,
             Some(&path),
-            &ServerFlags { server_id: Some(7), ..Default::default() },
+            &ServerFlags { server_id: Some(7), dump_linger_us: Some(0), ..Default::default() },
         )
         .unwrap();
+        assert_eq!(c.dump_linger_us, 0, "the flag overrides the default");
         assert_eq!(c.role, Role::Replica);
         assert_eq!(c.listen, "127.0.0.1:3307", "replica default survives a file without listen");
         assert_eq!((c.server_id, c.wait_timeout), (7, 60));

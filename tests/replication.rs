@@ -27,6 +27,30 @@ fn assert_same_tables(primary: &Server, replicas: &[&Server], tables: &[&str]) {
     }
 }
 
+/// A dump that lingers as long as allowed (1 s between sends) still delivers every commit: the
+/// ones made durable during the linger go out after it, the last of a burst included, with nothing
+/// else committed to wake the dump again.
+#[test]
+fn lingering_dump_delivers_every_commit() {
+    let dir = test_dir();
+    let primary = Server::primary_with(dir.path(), &["--dump-linger-us", "1000000"]);
+    let replica = Server::replica(dir.path(), "replica", 2, primary.port);
+    primary.sql("CREATE DATABASE lg; CREATE TABLE lg.t (id INT PRIMARY KEY, v INT NOT NULL)");
+    for burst in 0..3 {
+        let inserts: String = (0..20)
+            .map(|i| format!("INSERT INTO lg.t VALUES ({}, {i});", burst * 100 + i))
+            .collect();
+        primary.sql(&inserts);
+        wait_caught_up(&primary, &replica);
+        assert_eq!(
+            replica.sql("SELECT COUNT(*) FROM lg.t").trim(),
+            ((burst + 1) * 20).to_string(),
+            "burst {burst}"
+        );
+    }
+    assert_same_tables(&primary, &[&replica], &["lg.t"]);
+}
+
 #[test]
 fn sysbench_load_converges_on_two_replicas() {
     let dir = test_dir();
