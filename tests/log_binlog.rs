@@ -326,6 +326,36 @@ fn write_error_poisons_and_leaves_no_partial_transaction() {
     assert_eq!(w.append(&dml("INSERT INTO t VALUES (2)")).unwrap().gtid.seq_no, 2);
 }
 
+/// The purge hook (the server makes its store durable there) runs before any file is deleted, and
+/// a failing hook deletes nothing.
+#[test]
+fn purge_runs_its_hook_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (w, _) = BinlogWriter::open(config(tmp.path())).unwrap();
+    for _ in 0..2 {
+        w.append(&dml("INSERT INTO t VALUES (1)")).unwrap();
+        w.flush_logs().unwrap();
+    }
+    let names: Vec<String> = w.files().unwrap().into_iter().map(|f| f.0).collect();
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (c, f) = (calls.clone(), fail.clone());
+    w.set_before_purge(Arc::new(move || {
+        c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if f.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Io("store flush failed".into()));
+        }
+        Ok(())
+    }));
+    let err = w.purge_to(&names[1], false).unwrap_err().to_string();
+    assert!(err.contains("store flush failed"), "{err}");
+    assert_eq!(w.files().unwrap().len(), names.len(), "nothing deleted after a failed hook");
+    assert!(tmp.path().join(&names[0]).exists());
+    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(w.purge_to(&names[1], false).unwrap(), vec![names[0].clone()]);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
 #[test]
 fn purge_respects_replica_holds() {
     let tmp = tempfile::tempdir().unwrap();

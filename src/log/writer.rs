@@ -185,7 +185,13 @@ struct Inner {
     callers: AtomicU64,
     /// `callers` when the last fsync ended (a copy of [`GroupState::expect`] read without the lock).
     last_callers: AtomicU64,
+    /// Run before any file is deleted (see [`BinlogWriter::set_before_purge`]).
+    before_purge: Mutex<Option<PurgeHook>>,
 }
+
+/// What must happen before binlog files are deleted: the server makes its store durable, so that
+/// recovery never needs a deleted file.
+pub type PurgeHook = Arc<dyn Fn() -> Result<()> + Send + Sync>;
 
 struct WriteState {
     file: Arc<File>,
@@ -354,6 +360,7 @@ impl BinlogWriter {
             appends: AtomicU64::new(0),
             callers: AtomicU64::new(0),
             last_callers: AtomicU64::new(0),
+            before_purge: Mutex::new(None),
             cfg,
         };
         let writer = BinlogWriter { inner: Arc::new(inner) };
@@ -598,10 +605,21 @@ impl BinlogWriter {
         ReplicaHold { inner: self.inner.clone(), id }
     }
 
+    /// Sets what runs before any purge deletes files (PURGE, expiry): a server whose store records
+    /// how far it has applied the log makes that record durable there, so that no file its recovery
+    /// would replay is deleted. A failing hook fails the purge.
+    pub fn set_before_purge(&self, hook: PurgeHook) {
+        *self.inner.before_purge.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
     /// Deletes every file before `name` (PURGE BINARY LOGS TO). Refuses when a replica holds one of
     /// them, unless `force`. Returns the deleted names.
     pub fn purge_to(&self, name: &str, force: bool) -> Result<Vec<String>> {
         let inner = &self.inner;
+        let hook = inner.before_purge.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(hook) = hook {
+            hook()?;
+        }
         let mut st = inner.lock_state();
         let Some(cut) = st.index.iter().position(|n| n == name) else {
             return Err(Error::sql(

@@ -62,6 +62,10 @@ impl Server {
             warn!(bytes_cut = report.bytes_cut, reason = ?report.reason, "binary log: torn tail cut");
         }
         info!(file = %report.new_file, gtid = %report.gtid_state, "binary log open");
+        // Recovery replays the binlog past the position the store holds on disk (sled's own log is
+        // fsynced every few seconds), so a purge first makes the store durable.
+        let store = engine.clone();
+        binlog.set_before_purge(Arc::new(move || store.flush()));
         if config.role == Role::Primary {
             let replayed = recovery::replay_binlog(&engine, &binlog)?;
             if replayed > 0 {

@@ -188,13 +188,11 @@ pub fn binlog_admin(shared: &Shared, a: Admin) -> Result<Outcome> {
             ok(0)
         }
         Admin::PurgeTo(name) => {
-            // The store must not need the purged files to recover (its position is past them).
-            shared.engine.flush_applied()?;
+            // The binlog's purge hook first makes the store durable (see `Server::open`).
             binlog.purge_to(&name, false).map_err(purge_error)?;
             ok(0)
         }
         Admin::PurgeBefore(ts) => {
-            shared.engine.flush_applied()?;
             binlog.purge_before(ts.max(0) as u64, false).map_err(purge_error)?;
             ok(0)
         }
