@@ -401,6 +401,15 @@ pub type StatusSource = Arc<dyn Fn() -> Vec<(String, Value)> + Send + Sync>;
 /// A record stored in the same atomic batch as a transaction's rows (replication/binlog position).
 pub type MetaRecord = (String, Vec<u8>);
 
+/// How often sled fsyncs its own log, in milliseconds (sled's default is 500). Nothing acknowledged
+/// depends on it: a primary's commits are durable in the binlog and recovery replays the binlog past
+/// the position the store holds, and a replica fetches again what its store lost. It bounds how much
+/// is replayed or fetched after a crash. Each of sled's fsyncs writes the megabytes of tree pages
+/// written since the last one, and the binlog's commit fsyncs wait behind that on the shared disk:
+/// at one committing client, 2-5 s instead of 0.5 s gave 4-24% more commits per second in 6 of 7
+/// alternating pairs.
+pub const STORE_FSYNC_EVERY_MS: u64 = 2000;
+
 /// The engine: catalog and rows in sled, shared by all sessions (cheap to clone).
 #[derive(Clone)]
 pub struct Engine {
@@ -410,7 +419,11 @@ pub struct Engine {
 impl Engine {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<Engine> {
-        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(STORE_FSYNC_EVERY_MS))
+            .open()?;
         let inner = Arc::new(crate::sql::EngineInner::new(db));
         crate::sql::EngineInner::start_flusher(&inner);
         Ok(Engine { inner })
@@ -476,12 +489,13 @@ impl Engine {
         self.inner.put_meta(meta)
     }
 
-    /// Writes every applied transaction to sled now (before purging the logs that could replay it).
+    /// Writes every applied transaction to sled now, without waiting for sled's next fsync.
     pub fn flush_applied(&self) -> Result<()> {
         self.inner.flush_pending()
     }
 
-    /// Writes every applied transaction to sled and flushes sled to disk (clean shutdown).
+    /// Writes every applied transaction to sled and flushes sled to disk (clean shutdown, and before
+    /// purging binlogs that could replay them).
     pub fn flush(&self) -> Result<()> {
         self.inner.flush_pending()?;
         self.inner.db.flush()?;
