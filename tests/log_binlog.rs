@@ -337,12 +337,13 @@ fn purge_runs_its_hook_first() {
         w.flush_logs().unwrap();
     }
     let names: Vec<String> = w.files().unwrap().into_iter().map(|f| f.0).collect();
-    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+    let calls = Arc::new(AtomicU32::new(0));
+    let fail = Arc::new(AtomicBool::new(true));
     let (c, f) = (calls.clone(), fail.clone());
     w.set_before_purge(Arc::new(move || {
-        c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if f.load(std::sync::atomic::Ordering::SeqCst) {
+        c.fetch_add(1, SeqCst);
+        if f.load(SeqCst) {
             return Err(Error::Io("store flush failed".into()));
         }
         Ok(())
@@ -351,9 +352,9 @@ fn purge_runs_its_hook_first() {
     assert!(err.contains("store flush failed"), "{err}");
     assert_eq!(w.files().unwrap().len(), names.len(), "nothing deleted after a failed hook");
     assert!(tmp.path().join(&names[0]).exists());
-    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    fail.store(false, SeqCst);
     assert_eq!(w.purge_to(&names[1], false).unwrap(), vec![names[0].clone()]);
-    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(calls.load(SeqCst), 2);
 }
 
 #[test]

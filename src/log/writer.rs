@@ -616,8 +616,11 @@ impl BinlogWriter {
     /// them, unless `force`. Returns the deleted names.
     pub fn purge_to(&self, name: &str, force: bool) -> Result<Vec<String>> {
         let inner = &self.inner;
+        // Only a purge that deletes something runs the hook (expiry asks at every rotation).
+        let deletes =
+            inner.lock_state().index.iter().position(|n| n == name).is_some_and(|c| c > 0);
         let hook = inner.before_purge.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(hook) = hook {
+        if let (true, Some(hook)) = (deletes, hook) {
             hook()?;
         }
         let mut st = inner.lock_state();
