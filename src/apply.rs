@@ -471,7 +471,11 @@ fn with_query(e: Error, db: &str, text: &str) -> Error {
     }
 }
 
-fn truncate(text: &str, max: usize) -> &str {
+/// The first `max` characters of `text` (all of it when shorter), cut at a character boundary.
+pub(crate) fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
     match text.char_indices().nth(max) {
         Some((i, _)) => &text[..i],
         None => text,
@@ -651,6 +655,15 @@ pub fn decimal_from_bin(precision: u8, scale: u8, bytes: &[u8]) -> Result<String
 mod tests {
     use super::*;
     use crate::log::event::QueryStatus;
+
+    #[test]
+    fn truncate_cuts_at_a_character_boundary() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("abcdef", 3), "abc");
+        assert_eq!(truncate("äöüß", 2), "äö");
+        assert_eq!(truncate("ab€", 3), "ab€");
+        assert_eq!(truncate("", 0), "");
+    }
 
     fn ev(ts: u32, log_pos: u32, body: EventBody) -> Event {
         Event::new(ts, 1, log_pos, 0, body)

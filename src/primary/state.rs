@@ -254,34 +254,12 @@ impl Shared {
                 p.state.clear();
                 p.state.push_str(state);
                 // A statement passes through several states with the same text: copy it once.
-                let info = info.map(|s| first_chars(s, 1024));
+                let info = info.map(|s| crate::apply::truncate(s, 1024));
                 if p.info.as_deref() != info {
                     p.info = info.map(str::to_owned);
                 }
                 p.since = Instant::now();
             }
         }
-    }
-}
-
-/// The first `n` characters of `s` (all of it when shorter).
-fn first_chars(s: &str, n: usize) -> &str {
-    if s.len() <= n {
-        return s;
-    }
-    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::first_chars;
-
-    #[test]
-    fn first_chars_cuts_at_a_character_boundary() {
-        assert_eq!(first_chars("abc", 5), "abc");
-        assert_eq!(first_chars("abcdef", 3), "abc");
-        assert_eq!(first_chars("äöüß", 2), "äö");
-        assert_eq!(first_chars("ab€", 3), "ab€");
-        assert_eq!(first_chars("", 0), "");
     }
 }
