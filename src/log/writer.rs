@@ -249,6 +249,29 @@ thread_local! {
         Arc::new(Waiter { thread: thread::current(), state: AtomicU8::new(WAITING) });
 }
 
+/// What makes a group durable, done by the leader once it has released the state lock.
+enum Durability {
+    /// An fdatasync of this file (the binlog).
+    Fsync(Arc<File>),
+    /// Writing this commit-journal record (durable once written).
+    Journal(journal::RecordWrite),
+}
+
+impl Durability {
+    /// Does it for the group that ends in binlog file `file`; a failure comes back as the message
+    /// that poisons the writer.
+    fn make_durable(&self, file: &str) -> std::result::Result<(), String> {
+        match self {
+            Durability::Fsync(f) => {
+                f.sync_data().map_err(|e| format!("fsync of {file} failed: {e}"))
+            }
+            Durability::Journal(w) => {
+                w.write().map_err(|e| format!("commit journal write for {file} failed: {e}"))
+            }
+        }
+    }
+}
+
 struct GroupState {
     durable: LogPos,
     leader: bool,
@@ -791,19 +814,16 @@ impl Inner {
     }
 
     /// The group-commit leader, after [`Inner::flush_locked`] (`wrote`: it wrote a group): copies the
-    /// group into the commit journal and returns the file whose fsync makes everything written so
-    /// far durable: the journal, or the binlog file when nothing was journaled (no journal, nothing
-    /// written by this leader, or a group that did not fit before the end of the ring, for which the
-    /// binlog is fsynced now and the ring starts over).
-    fn journal_locked(&self, st: &mut WriteState, wrote: bool) -> Result<Arc<File>> {
-        let Some(j) = st.journal.as_mut().filter(|_| wrote) else { return Ok(st.file.clone()) };
-        match j.record(&st.name, st.written_at, &st.written) {
-            Ok(true) => return Ok(j.file().clone()),
-            Ok(false) => {}
-            Err(e) => {
-                let msg = format!("commit journal: {e}");
-                return Err(self.poison_locked(st, msg));
-            }
+    /// group into a commit-journal record and returns what makes everything written so far durable
+    /// once the lock is released: writing that record, or an fsync of the binlog file when nothing
+    /// was journaled (no journal, nothing written by this leader, or a group that did not fit
+    /// before the end of the ring, for which the binlog is fsynced now and the ring starts over).
+    fn journal_locked(&self, st: &mut WriteState, wrote: bool) -> Result<Durability> {
+        let Some(j) = st.journal.as_mut().filter(|_| wrote) else {
+            return Ok(Durability::Fsync(st.file.clone()));
+        };
+        if let Some(w) = j.record(&st.name, st.written_at, &st.written) {
+            return Ok(Durability::Journal(w));
         }
         // Checkpoint: every record in the ring is durable in the binlog once this fsync returns.
         if let Err(e) = st.file.sync_data() {
@@ -813,7 +833,7 @@ impl Inner {
         if let Some(j) = st.journal.as_mut() {
             j.restart();
         }
-        Ok(st.file.clone())
+        Ok(Durability::Fsync(st.file.clone()))
     }
 
     fn sync_to(&self, target: &LogPos) -> Result<()> {
@@ -872,7 +892,7 @@ impl Inner {
                     ))
                 })
             };
-            let (file, upto, appends) = match snapshot {
+            let (durability, upto, appends) = match snapshot {
                 Ok(s) => s,
                 Err(e) => {
                     self.lock_group().leader = false;
@@ -880,7 +900,7 @@ impl Inner {
                 }
             };
             let started = Instant::now();
-            let res = file.sync_data();
+            let res = durability.make_durable(&upto.file);
             let took = started.elapsed();
             crate::metrics::METRICS.fsync_latency.observe(took);
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
@@ -891,9 +911,8 @@ impl Inner {
             self.last_callers.store(g.expect, Ordering::Relaxed);
             g.appends_at_snapshot = appends;
             g.last_fsync = took;
-            if let Err(e) = res {
+            if let Err(msg) = res {
                 drop(g);
-                let msg = format!("fsync of {} failed: {e}", upto.file);
                 return Err(self.poison(msg));
             }
             if upto > g.durable {
@@ -1270,33 +1289,31 @@ mod tests {
                 ),
             )],
         };
-        // About 6 MB: the 4 MiB ring wraps once (a checkpoint fsyncs the binlog).
-        let mut last = None;
-        for i in 0..60 {
+        // About one and a half rings: the ring wraps once (a checkpoint fsyncs the binlog).
+        let n = journal::JOURNAL_SIZE * 3 / 2 / 100_000;
+        let ring_used = |w: &BinlogWriter| {
+            w.inner.lock_state().journal.as_ref().map(|j| j.ring_used()).unwrap()
+        };
+        let (mut last, mut wrap): (Option<Appended>, Option<Appended>) = (None, None);
+        let mut used = 0;
+        for i in 0..n {
             let a = w.append(&big(i)).unwrap();
             w.sync(&a).unwrap();
+            let now = ring_used(&w);
+            if now < used {
+                // This group did not fit before the end of the ring: the checkpoint fsynced the
+                // binlog through it, and the next group's record starts the new lap.
+                wrap = Some(a.clone());
+            }
+            used = now;
             last = Some(a);
         }
         let last = last.unwrap();
         let file = last.file.clone();
         let path = tmp.path().join(&file);
-        let synced_len = {
-            // What an fsync of the binlog last covered: the checkpoint at the wrap. Everything after it
-            // is in the page cache only; a crash that loses it leaves the file at that length.
-            let st = w.inner.lock_state();
-            let used = st.journal.as_ref().map(|j| j.ring_used()).unwrap();
-            assert!(used < 2_500_000, "the ring started over ({used} bytes used)");
-            drop(st);
-            let mut r = LogReader::open(tmp.path(), "repld-bin", &file, 4).unwrap();
-            let mut checkpoint = 0;
-            while let Some(ev) = r.next_event().unwrap() {
-                checkpoint = ev.pos;
-                if checkpoint > 4_300_000 {
-                    break;
-                }
-            }
-            checkpoint
-        };
+        // A crash that loses everything the checkpoint did not cover: the file ends where the
+        // transaction at the wrap ended. The new lap's records hold the rest.
+        let synced_len = wrap.expect("the ring started over").end_pos;
         std::mem::forget(w); // a crash: no close, no STOP
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(synced_len).unwrap();
@@ -1312,7 +1329,7 @@ mod tests {
         while let Some(ev) = r.next_event().unwrap() {
             queries += matches!(ev.event.body, EventBody::Query { .. }) as usize;
         }
-        assert_eq!(queries, 60);
+        assert_eq!(queries as u64, n);
         w.close().unwrap();
     }
 
