@@ -378,12 +378,28 @@ impl EngineInner {
             (sets, meta, o.visible, o.meta_gen)
         };
         self.apply_sets(&sets, &meta)?;
+        drop(sets);
+        // The write sets leave the overlay under its write lock, which every publish and reader
+        // waits for; they are freed (the last references, typically) after it is released.
+        let mut flushed = Vec::new();
         let mut o = self.overlay_write()?;
+        let mut flushed_keys = 0;
         while o.commits.front().is_some_and(|(s, _, _)| *s <= upto) {
             let Some((_, ws, bytes)) = o.commits.pop_front() else { break };
             o.visible_count = o.visible_count.saturating_sub(1);
             o.visible_bytes = o.visible_bytes.saturating_sub(bytes);
-            for k in ws.keys() {
+            flushed_keys += ws.len();
+            flushed.push(ws);
+        }
+        if flushed_keys * 2 >= o.keys.len() {
+            // Most of the overlay goes (the usual case: it holds little beyond the flushed group):
+            // one pass in key order instead of a search per key.
+            o.keys.retain(|_, versions| {
+                versions.retain(|(s, _)| *s > upto);
+                !versions.is_empty()
+            });
+        } else {
+            for k in flushed.iter().flat_map(|ws| ws.keys()) {
                 if let Some(versions) = o.keys.get_mut(k) {
                     versions.retain(|(s, _)| *s > upto);
                     if versions.is_empty() {
@@ -401,6 +417,8 @@ impl EngineInner {
             .take_while(|(s, _, _)| *s <= visible)
             .any(|(_, ws, _)| touches_catalog(ws));
         o.oldest_visible = if o.visible_count > 0 { Some(Instant::now()) } else { None };
+        drop(o);
+        drop(flushed);
         Ok(())
     }
 
@@ -863,6 +881,46 @@ mod tests {
         assert!(inner.db.get(b"Rk").unwrap().is_none());
         assert!(inner.overlay.read().unwrap().keys.is_empty());
         assert_eq!(inner.get_meta("pos").unwrap().as_deref(), Some(&b"2"[..]));
+    }
+
+    /// A flush that takes a small part of the overlay removes its keys one by one (the other
+    /// branch, one ordered pass, is taken above): what is flushed leaves the overlay, what is
+    /// published only stays, with its older versions gone.
+    #[test]
+    fn a_small_flush_leaves_the_rest_of_the_overlay_intact() {
+        let inner = EngineInner::new(sled::Config::new().temporary(true).open().unwrap());
+        let s1 = inner.publish(set(&[("Ra", Some("a1")), ("Rz", Some("z1"))])).unwrap();
+        let s2 = inner
+            .publish(set(&[
+                ("Ra", Some("a2")),
+                ("Rb", Some("b2")),
+                ("Rc", Some("c2")),
+                ("Rd", None),
+                ("Re", Some("e2")),
+            ]))
+            .unwrap();
+        inner.apply(s1, &[]).unwrap();
+        inner.flush_pending().unwrap();
+        assert_eq!(inner.db.get(b"Ra").unwrap().as_deref(), Some(&b"a1"[..]));
+        assert_eq!(inner.db.get(b"Rz").unwrap().as_deref(), Some(&b"z1"[..]));
+        assert!(inner.db.get(b"Rb").unwrap().is_none());
+        {
+            let o = inner.overlay.read().unwrap();
+            let keys: Vec<&[u8]> = o.keys.keys().map(|k| k.as_slice()).collect();
+            assert_eq!(keys, [&b"Ra"[..], b"Rb", b"Rc", b"Rd", b"Re"]);
+            assert!(o.keys.values().all(|v| v.len() == 1 && v[0].0 == s2));
+            assert_eq!(o.commits.len(), 1);
+        }
+        assert_eq!(read(&inner, Visibility::Applied, "Ra").as_deref(), Some("a1"));
+        assert_eq!(read(&inner, Visibility::Published, "Ra").as_deref(), Some("a2"));
+        assert_eq!(read(&inner, Visibility::Published, "Rz").as_deref(), Some("z1"));
+        assert_eq!(read(&inner, Visibility::Applied, "Rb"), None);
+        assert_eq!(read(&inner, Visibility::Published, "Re").as_deref(), Some("e2"));
+        inner.apply(s2, &[]).unwrap();
+        inner.flush_pending().unwrap();
+        assert!(inner.overlay.read().unwrap().keys.is_empty());
+        assert_eq!(inner.db.get(b"Ra").unwrap().as_deref(), Some(&b"a2"[..]));
+        assert_eq!(inner.db.get(b"Rc").unwrap().as_deref(), Some(&b"c2"[..]));
     }
 
     #[test]
