@@ -193,6 +193,7 @@ impl Journal {
     }
 
     /// Records are written with direct I/O.
+    #[cfg(test)]
     pub fn is_direct(&self) -> bool {
         self.direct
     }

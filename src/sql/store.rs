@@ -378,18 +378,15 @@ impl EngineInner {
             (sets, meta, o.visible, o.meta_gen)
         };
         self.apply_sets(&sets, &meta)?;
-        drop(sets);
         // The write sets leave the overlay under its write lock, which every publish and reader
-        // waits for; they are freed (the last references, typically) after it is released.
-        let mut flushed = Vec::new();
+        // waits for; `sets` holds them until it is released, so they are freed (the last
+        // references, typically) after that.
+        let flushed_keys: usize = sets.iter().map(|ws| ws.len()).sum();
         let mut o = self.overlay_write()?;
-        let mut flushed_keys = 0;
         while o.commits.front().is_some_and(|(s, _, _)| *s <= upto) {
-            let Some((_, ws, bytes)) = o.commits.pop_front() else { break };
+            let Some((_, _, bytes)) = o.commits.pop_front() else { break };
             o.visible_count = o.visible_count.saturating_sub(1);
             o.visible_bytes = o.visible_bytes.saturating_sub(bytes);
-            flushed_keys += ws.len();
-            flushed.push(ws);
         }
         if flushed_keys * 2 >= o.keys.len() {
             // Most of the overlay goes (the usual case: it holds little beyond the flushed group):
@@ -399,7 +396,7 @@ impl EngineInner {
                 !versions.is_empty()
             });
         } else {
-            for k in flushed.iter().flat_map(|ws| ws.keys()) {
+            for k in sets.iter().flat_map(|ws| ws.keys()) {
                 if let Some(versions) = o.keys.get_mut(k) {
                     versions.retain(|(s, _)| *s > upto);
                     if versions.is_empty() {
@@ -418,7 +415,7 @@ impl EngineInner {
             .any(|(_, ws, _)| touches_catalog(ws));
         o.oldest_visible = if o.visible_count > 0 { Some(Instant::now()) } else { None };
         drop(o);
-        drop(flushed);
+        drop(sets);
         Ok(())
     }
 
