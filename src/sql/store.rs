@@ -16,6 +16,7 @@
 //! writes on its own core while commits go on; when it falls [`FLUSH_BEHIND_LIMIT`] thresholds
 //! behind, an apply waits for its flush to end (back-pressure) and flushes itself only if still that
 //! far behind, so the overlay stays bounded and a benchmark's rate is one the store sustains.
+//! The flusher and sled's own threads run at background priority ([`super::background`]).
 //! A flush costs sled two tree inserts per sysbench row (row and index entry), each copying and
 //! later freeing a tree node: sled's time is mostly its tree work and allocation (profiled), not
 //! bytes, so value size, sled's modes and tree layout barely matter, the allocator does (see
@@ -305,23 +306,34 @@ impl EngineInner {
     pub fn start_flusher(inner: &Arc<EngineInner>) {
         let weak = Arc::downgrade(inner);
         let signal = inner.flush_signal.clone();
-        let spawned = std::thread::Builder::new().name("store-flush".into()).spawn(move || loop {
-            {
-                let (flag, cv) = &*signal;
-                let Ok(mut f) = flag.lock() else { return };
-                if !*f {
-                    f = match cv.wait_timeout(f, FLUSH_AGE / 2) {
-                        Ok((f, _)) => f,
-                        Err(_) => return,
-                    };
+        let spawned = std::thread::Builder::new().name("store-flush".into()).spawn(move || {
+            // Flush-behind is background work: sessions and the syncer come first (see
+            // `background`); sled's threads are lowered at start and as sled starts more.
+            super::background::lower_current_thread();
+            super::background::lower_sled_threads();
+            let mut swept = Instant::now();
+            loop {
+                if swept.elapsed() >= super::background::SWEEP_EVERY {
+                    super::background::lower_sled_threads();
+                    swept = Instant::now();
                 }
-                *f = false;
-            }
-            let Some(inner) = weak.upgrade() else { return };
-            let due = inner.overlay.read().map(|o| flush_due(&o)).unwrap_or(false);
-            if due {
-                if let Err(e) = inner.flush_pending() {
-                    tracing::warn!(cause = %e, "background store flush failed");
+                {
+                    let (flag, cv) = &*signal;
+                    let Ok(mut f) = flag.lock() else { return };
+                    if !*f {
+                        f = match cv.wait_timeout(f, FLUSH_AGE / 2) {
+                            Ok((f, _)) => f,
+                            Err(_) => return,
+                        };
+                    }
+                    *f = false;
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let due = inner.overlay.read().map(|o| flush_due(&o)).unwrap_or(false);
+                if due {
+                    if let Err(e) = inner.flush_pending() {
+                        tracing::warn!(cause = %e, "background store flush failed");
+                    }
                 }
             }
         });
