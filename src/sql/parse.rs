@@ -998,6 +998,9 @@ impl StmtCache {
 /// Parses one statement through the cache when its shape allows.
 pub fn parse_one_cached(cache: &StmtCache, text: &str) -> Result<Stmt> {
     let trimmed = text.trim();
+    if let Some(st) = transaction_word(trimmed) {
+        return Ok(st);
+    }
     if let Some(n) = normalize(trimmed) {
         if !n.lits.is_empty() {
             let hit = cache.get(&n.key);
@@ -1052,9 +1055,44 @@ pub fn parse_one_cached(cache: &StmtCache, text: &str) -> Result<Stmt> {
     parse_one(text)
 }
 
+/// The bare transaction statements every transaction sends (no literals, so not for the template
+/// cache), parsed once.
+const TRANSACTION_WORDS: [&str; 4] = ["BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION"];
+
+/// `text` (trimmed) parsed, when it is one of [`TRANSACTION_WORDS`] in any letter case: a clone of
+/// the statement parsed once, with `text` as its text, the same as [`parse_one`] gives.
+fn transaction_word(text: &str) -> Option<Stmt> {
+    static PARSED: std::sync::OnceLock<Vec<Stmt>> = std::sync::OnceLock::new();
+    let i = TRANSACTION_WORDS.iter().position(|w| w.eq_ignore_ascii_case(text))?;
+    let parsed =
+        PARSED.get_or_init(|| TRANSACTION_WORDS.iter().filter_map(|w| parse_one(w).ok()).collect());
+    let st = parsed.get(i).filter(|_| parsed.len() == TRANSACTION_WORDS.len())?;
+    Some(Stmt { text: text.to_string(), ..st.clone() })
+}
+
 #[cfg(test)]
 mod cache_tests {
     use super::*;
+
+    #[test]
+    fn transaction_words_parse_as_plain_parse_does() {
+        let cache = StmtCache::default();
+        for sql in ["BEGIN", "begin", " Commit ", "ROLLBACK", "start transaction"] {
+            let fast = transaction_word(sql.trim()).expect("a transaction word");
+            let plain = parse_one(sql).unwrap();
+            assert_eq!(fast.text, plain.text);
+            assert_eq!(fast.kind, plain.kind);
+            assert_eq!(
+                fast.statement().map(|s| s.to_string()),
+                plain.statement().map(|s| s.to_string())
+            );
+            let cached = parse_one_cached(&cache, sql).unwrap();
+            assert_eq!(cached.text, plain.text);
+        }
+        for other in ["BEGIN WORK", "COMMIT AND CHAIN", "START TRANSACTION READ ONLY", "BEGINX"] {
+            assert!(transaction_word(other).is_none(), "{other}");
+        }
+    }
 
     #[test]
     fn normalizes_literals() {
