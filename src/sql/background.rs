@@ -46,43 +46,23 @@ pub fn lower_current_thread() -> bool {
     }
 }
 
-/// Lowers every thread of this process that sled started (by name) to [`BACKGROUND_NICE`];
-/// returns how many were changed (threads already there are left alone).
-pub fn lower_sled_threads() -> usize {
+/// Lowers every thread of this process that sled started (by name) to [`BACKGROUND_NICE`]
+/// (setting a thread to the value it has already changes nothing).
+pub fn lower_sled_threads() {
     #[cfg(target_os = "linux")]
     {
-        let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return 0 };
-        let mut changed = 0;
+        let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return };
         for entry in dir.flatten() {
             let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok())
             else {
                 continue;
             };
             let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else { continue };
-            if !SLED_THREADS.iter().any(|p| comm.starts_with(p)) {
-                continue;
-            }
-            if thread_nice(tid).is_some_and(|n| n < BACKGROUND_NICE)
-                && set_nice(tid, BACKGROUND_NICE)
-            {
-                changed += 1;
+            if SLED_THREADS.iter().any(|p| comm.starts_with(p)) {
+                set_nice(tid, BACKGROUND_NICE);
             }
         }
-        changed
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        0
-    }
-}
-
-/// The nice value of thread `tid` of this process (field 19 of its `stat`), if readable.
-#[cfg(target_os = "linux")]
-pub fn thread_nice(tid: libc::pid_t) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(16)?.parse().ok()
 }
 
 #[cfg(target_os = "linux")]
@@ -96,6 +76,14 @@ fn set_nice(tid: libc::pid_t, nice: i32) -> bool {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    /// The nice value of thread `tid` of this process (field 19 of its `stat`), if readable.
+    fn thread_nice(tid: libc::pid_t) -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+        // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        rest.split_whitespace().nth(16)?.parse().ok()
+    }
 
     fn own_nice() -> Option<i32> {
         // SAFETY: gettid has no preconditions.

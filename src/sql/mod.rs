@@ -53,7 +53,7 @@
 //! `rng` (MySQL's RAND), `checksum` (CHECKSUM TABLE), `vars` (system variables).
 
 mod api;
-pub mod background;
+mod background;
 mod catalog;
 mod checksum;
 mod compile;

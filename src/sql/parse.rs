@@ -1062,11 +1062,11 @@ const TRANSACTION_WORDS: [&str; 4] = ["BEGIN", "COMMIT", "ROLLBACK", "START TRAN
 /// `text` (trimmed) parsed, when it is one of [`TRANSACTION_WORDS`] in any letter case: a clone of
 /// the statement parsed once, with `text` as its text, the same as [`parse_one`] gives.
 fn transaction_word(text: &str) -> Option<Stmt> {
-    static PARSED: std::sync::OnceLock<Vec<Stmt>> = std::sync::OnceLock::new();
+    static PARSED: std::sync::OnceLock<Vec<Option<Stmt>>> = std::sync::OnceLock::new();
     let i = TRANSACTION_WORDS.iter().position(|w| w.eq_ignore_ascii_case(text))?;
     let parsed =
-        PARSED.get_or_init(|| TRANSACTION_WORDS.iter().filter_map(|w| parse_one(w).ok()).collect());
-    let st = parsed.get(i).filter(|_| parsed.len() == TRANSACTION_WORDS.len())?;
+        PARSED.get_or_init(|| TRANSACTION_WORDS.iter().map(|w| parse_one(w).ok()).collect());
+    let st = parsed.get(i)?.as_ref()?;
     Some(Stmt { text: text.to_string(), ..st.clone() })
 }
 
